@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Set up a development checkout of severed on Debian or Raspberry Pi OS, then run
+# one of its jobs. Safe to run again: each step is skipped when already done.
+#
+#   installation/dev.sh run [ARGS...]   the daemon with simulated sensors (severed run --simulate)
+#   installation/dev.sh test [ARGS...]  the test suite (pytest)
+#   installation/dev.sh setup           only the set-up
+#
+# System packages come from apt (PortAudio and libsystemd headers to build pyaudio and
+# systemd-python); everything Python goes into .venv beside this checkout.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv="$here/.venv"
+apt_packages=(python3 python3-venv python3-dev gcc pkg-config portaudio19-dev libsystemd-dev alsa-utils)
+
+say() { printf 'dev.sh: %s\n' "$*" >&2; }
+
+install_system_packages() {
+    local missing=()
+    for p in "${apt_packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    say "installing system packages: ${missing[*]}"
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+make_venv() {
+    local stamp="$venv/.installed"
+    if [ -f "$stamp" ] && [ "$stamp" -nt "$here/setup.cfg" ]; then
+        return 0
+    fi
+    say "creating $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --upgrade pip
+    "$venv/bin/pip" install -q -e "$here[dev]"
+    touch "$stamp"
+}
+
+setup() {
+    if command -v apt-get >/dev/null; then install_system_packages; fi
+    make_venv
+}
+
+job=${1:-}
+[ $# -gt 0 ] && shift
+case "$job" in
+    setup) setup ;;
+    run)
+        setup
+        exec "$venv/bin/severed" run --simulate "$@" ;;
+    test)
+        setup
+        cd "$here"
+        exec "$venv/bin/python" -m pytest "$@" ;;
+    *)
+        sed -n '2,10p' "$0" >&2
+        exit 2 ;;
+esac

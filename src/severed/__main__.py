@@ -1,0 +1,5 @@
+import sys
+
+from severed.cli import main
+
+sys.exit(main())
