@@ -1,0 +1,79 @@
+"""The layer contract and the registry of layer types.
+
+A layer is one sound source in a scene: a hum, a pad, a click train, a stem. The engine
+owns its gain and reverb send (the mix parameters below); the layer only makes sound.
+
+Rules for ``process`` (it runs on the render thread):
+- add into ``out[:frames]`` (float32, shape (frames, channels)); never replace it;
+- allocate nothing and do no I/O, locking or logging: scratch buffers are made in
+  ``__init__`` for ``ctx.max_frames`` frames;
+- no Python loop over samples: vectorise over the block;
+- ramp every change of a parameter across the block (no sample-to-sample steps).
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from severed.engine.params import Param
+
+#: Parameters every layer has; the engine's mixer applies them.
+MIX_PARAMS = (
+    Param("gain_db", -12.0, min=-120.0, max=12.0, doc="level of the layer"),
+    Param("reverb_send", 0.0, min=0.0, max=1.0, doc="share sent to the scene's reverb"),
+    Param("enabled", True, automatable=False, kind=bool, doc="false leaves the layer out"),
+)
+
+LAYER_TYPES = {}
+
+
+def register(cls):
+    """Class decorator: make a layer type known to shows under ``cls.TYPE``."""
+    if cls.TYPE in LAYER_TYPES:
+        raise ValueError(f"layer type {cls.TYPE!r} registered twice")
+    LAYER_TYPES[cls.TYPE] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class LayerContext:
+    """What a layer is given when it is built."""
+
+    name: str  # "scene.layer", for messages
+    sample_rate: int
+    channels: int
+    max_frames: int  # the largest block process() will be asked for
+    rng: np.random.Generator  # this layer's own stream, derived from the render seed
+    mains_hz: float = 50.0  # from the site config, for hum layers
+    cache: object = None  # the precompute cache, for layers that read precomputed audio
+
+
+class Layer:
+    """Base of every layer type; subclasses set TYPE, PARAMS and implement process."""
+
+    TYPE: ClassVar[str] = ""
+    PARAMS: ClassVar[tuple] = ()
+    DOC: ClassVar[str] = ""
+
+    def __init__(self, ctx, params):
+        """``params`` maps every name in PARAMS to an Automation or a plain value
+        (defaults already filled in and validated by the show loader)."""
+        self.ctx = ctx
+        self.params = params
+
+    def process(self, out, frames, controls):
+        raise NotImplementedError
+
+    def reset(self):
+        """Clear tails and state (filters, envelopes, voices); keep the parameters."""
+
+    def trigger(self, what="hit"):
+        """Start a one-shot, for layers that have them."""
+
+    @classmethod
+    def param(cls, name):
+        for p in cls.PARAMS:
+            if p.name == name:
+                return p
+        raise KeyError(name)
