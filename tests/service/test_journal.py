@@ -1,0 +1,45 @@
+import io
+import logging
+
+from severed.service.journal import setup_logging, under_systemd
+
+
+def test_under_systemd_from_environment():
+    assert under_systemd({}) is False
+    assert under_systemd({"JOURNAL_STREAM": "8:12345"}) is True
+    assert under_systemd({"INVOCATION_ID": "abc"}) is True
+
+
+def test_journal_handler_under_systemd_passes_extra_fields():
+    sent = []
+
+    def send(MESSAGE, **fields):
+        sent.append((MESSAGE, fields))
+
+    handler = setup_logging("INFO", env={"INVOCATION_ID": "x"}, journal_send=send)
+    try:
+        logging.getLogger("severed.show").warning("scene %s -> %s", "outie", "innie",
+                                                  extra={"SCENE": "innie"})
+        logging.getLogger("severed.x").debug("hidden below INFO")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert len(sent) == 1
+    message, fields = sent[0]
+    assert message == "severed.show: scene outie -> innie"
+    assert fields["SCENE"] == "innie"
+    assert fields["PRIORITY"] == "4"  # LOG_WARNING
+    assert fields["SYSLOG_IDENTIFIER"] == "severed"
+
+
+def test_console_handler_elsewhere_shows_fields():
+    stream = io.StringIO()
+    handler = setup_logging("DEBUG", env={}, stream=stream)
+    second = setup_logging("DEBUG", env={}, stream=stream)  # replaces, does not stack
+    try:
+        assert handler not in logging.getLogger().handlers
+        logging.getLogger("severed.hw").info("quarantined", extra={"SENSOR": "motion"})
+    finally:
+        logging.getLogger().removeHandler(second)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    assert lines[0].endswith("INFO    severed.hw: quarantined [sensor=motion]")
