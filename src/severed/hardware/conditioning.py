@@ -1,0 +1,252 @@
+"""Turn raw sensor edges into the events a show understands, with an injected clock.
+
+Pure code: no threads, no clocks of its own, no I/O. The render loop (or a test) feeds
+raw edges and asks for time-driven outcomes::
+
+    cond = Conditioner(site.sensors, start_t=0.0, initial_levels=bank.levels())
+    events = cond.edge(t, "door", 1)   # a raw edge, level 1 = active
+    events += cond.poll(t)             # debounce expiry, hold end, faults, recoveries
+    cond.states()                      # {"door": "active", "motion": "warming"}
+
+Rules, per sensor (``severed.config.model.SensorSpec``):
+
+* **debounce** (``debounce_s``): a level counts once it has been stable for
+  ``debounce_s``. The event's ``t`` is that moment (edge time + ``debounce_s``): the
+  first instant at which it could be known. Every event is stamped with the time it
+  became decidable, never earlier, so an offline render that polls up to the end of
+  the next block gets each event at its exact sample, and events come out in time
+  order.
+* **hold** (``hold_s``): an active state is reported for at least ``hold_s``; the
+  inactive event waits for the end of the hold (and is dropped if the sensor is
+  active again by then).
+* **warm-up** (``warmup_s``, PIRs): edges are ignored for ``warmup_s`` after
+  ``start_t``; at the end of warm-up the current level is adopted (through debounce).
+* **merge** (``merge_s``): an active state that returns within ``merge_s`` of ending
+  is one event: the inactive event is sent only after ``merge_s`` of calm, stamped
+  with that moment. With a hold, the inactive event comes at
+  ``max(end + merge_s, start + hold_s)``.
+* **flapping** (``flap_limit``, ``flap_window_s``, ``quarantine_s``): more than
+  ``flap_limit`` raw changes within ``flap_window_s`` is a fault (``reason:
+  "flapping"``) and the sensor is quarantined for ``quarantine_s``: it produces no
+  state events and its last reported state stays as it was. At the end of the
+  quarantine, if the flap rule would no longer fire, a ``recovered`` event is sent and
+  the current level is adopted (through debounce); otherwise the quarantine starts
+  again, silently.
+* **stuck** (``stuck_after_s`` > 0): a level continuously active for longer than that is
+  a fault (``reason: "stuck"``); the state events go on, and when the sensor goes
+  inactive a ``recovered`` event comes just before the inactive event.
+
+An edge stamped earlier than the last time seen is treated as happening at that time
+(clocks of different threads may disagree by a hair).
+"""
+
+from severed.show.events import Event, sensor_event
+
+
+class _Sensor:
+    """Conditioning state of one sensor."""
+
+    def __init__(self, spec, start_t, level):
+        self.spec = spec
+        self.raw = level  # last raw level seen
+        self.raw_since = start_t
+        self.stable = 0  # debounced level
+        self.stable_since = start_t
+        self.reported = 0  # what the show was last told
+        self.on_t = start_t  # when the reported active state began
+        self.pending_level = None  # a level waiting out its debounce ...
+        self.pending_at = None  # ... until this time
+        self.stop_at = None  # a deferred inactive event (hold, merge)
+        self.stuck_at = None  # when the current active level becomes "stuck"
+        self.stuck = False
+        self.warm_until = start_t + spec.warmup_s if spec.warmup_s > 0 else None
+        self.quarantine_until = None
+        self.changes = []  # raw change times inside the flap window
+        if self.warm_until is None and level:
+            self._set_pending(level, start_t)
+
+    # -------------------------------------------------------------- deadlines
+
+    def next_deadline(self):
+        """The earliest time something happens by itself, or None."""
+        if self.quarantine_until is not None:
+            return self.quarantine_until
+        if self.warm_until is not None:
+            return self.warm_until
+        times = [x for x in (self.pending_at, self.stop_at, self.stuck_at) if x is not None]
+        return min(times) if times else None
+
+    def fire(self, t, out):
+        """Handle every outcome due at ``t`` (the value next_deadline returned)."""
+        if self.quarantine_until is not None:
+            self._end_quarantine(t, out)
+            return
+        if self.warm_until is not None:
+            self.warm_until = None
+            self._adopt_raw(t, out)
+            return
+        if self.pending_at is not None and self.pending_at <= t:
+            level, self.pending_level, self.pending_at = self.pending_level, None, None
+            self._stable_change(t, level, out)
+        if self.stop_at is not None and self.stop_at <= t:
+            self.stop_at = None
+            self.reported = 0
+            out.append(sensor_event(t, self.spec.name, self.spec.kind, False))
+        if self.stuck_at is not None and self.stuck_at <= t:
+            self.stuck_at = None
+            self.stuck = True
+            out.append(Event(t, f"{self.spec.name}.fault", self.spec.name, {"reason": "stuck"}))
+
+    # ------------------------------------------------------------------ edges
+
+    def edge(self, t, level, out):
+        if level == self.raw:
+            return  # a repeated level is no change (callbacks may repeat)
+        self.raw, self.raw_since = level, t
+        if self.warm_until is not None:
+            return
+        self._count_change(t)
+        if self.quarantine_until is None and len(self.changes) > self.spec.flap_limit:
+            self.quarantine_until = t + self.spec.quarantine_s
+            out.append(Event(t, f"{self.spec.name}.fault", self.spec.name,
+                             {"reason": "flapping"}))
+            return
+        if self.quarantine_until is not None:
+            return
+        if level == self.stable:
+            self.pending_level = self.pending_at = None  # bounced back: nothing happened
+        else:
+            self._set_pending(level, t)
+            if self.pending_at <= t:
+                self.fire(t, out)
+
+    def _count_change(self, t):
+        self.changes.append(t)
+        self._prune(t)
+
+    def _prune(self, t):
+        # A change exactly flap_window_s ago has left the window.
+        horizon = t - self.spec.flap_window_s
+        while self.changes and self.changes[0] <= horizon:
+            self.changes.pop(0)
+
+    def _set_pending(self, level, since):
+        self.pending_level = level
+        self.pending_at = since + self.spec.debounce_s
+
+    # ------------------------------------------------------------- transitions
+
+    def _stable_change(self, t, level, out):
+        self.stable, self.stable_since = level, t
+        spec = self.spec
+        if level:
+            if self.stop_at is not None:
+                self.stop_at = None  # back within hold/merge: still the same event
+            elif not self.reported:
+                self.reported, self.on_t = 1, t
+                out.append(sensor_event(t, spec.name, spec.kind, True))
+            if spec.stuck_after_s > 0:
+                self.stuck_at = t + spec.stuck_after_s
+            return
+        self.stuck_at = None
+        if self.stuck:
+            self.stuck = False
+            out.append(Event(t, f"{spec.name}.recovered", spec.name, {"reason": "stuck"}))
+        if self.reported:
+            stop_at = max(t + spec.merge_s, self.on_t + spec.hold_s)
+            if stop_at <= t:
+                self.reported = 0
+                out.append(sensor_event(t, spec.name, spec.kind, False))
+            else:
+                self.stop_at = stop_at
+
+    def _adopt_raw(self, t, out):
+        """Take the current raw level as if it had just been seen (after warm-up or
+        quarantine): it counts once stable for debounce_s since it last changed."""
+        self.pending_level = self.pending_at = None
+        if self.raw != self.stable:
+            self._set_pending(self.raw, self.raw_since)
+            self.pending_at = max(self.pending_at, t)
+        # Deadlines that fell inside a quarantine are due now, not in the past.
+        if self.stop_at is not None:
+            self.stop_at = max(self.stop_at, t)
+        if self.stuck_at is not None:
+            self.stuck_at = max(self.stuck_at, t)
+        if self.pending_at is not None and self.pending_at <= t:
+            self.fire(t, out)
+
+    def _end_quarantine(self, t, out):
+        self._prune(t)
+        if len(self.changes) > self.spec.flap_limit and self.spec.quarantine_s > 0:
+            self.quarantine_until = t + self.spec.quarantine_s
+            return
+        self.quarantine_until = None
+        out.append(Event(t, f"{self.spec.name}.recovered", self.spec.name,
+                         {"reason": "flapping"}))
+        self._adopt_raw(t, out)
+
+    def state(self):
+        if self.quarantine_until is not None:
+            return "quarantined"
+        if self.warm_until is not None:
+            return "warming"
+        if self.stuck:
+            return "stuck"
+        return "active" if self.reported else "inactive"
+
+
+class Conditioner:
+    """Debounce, hold, merge, warm-up, flap and stuck rules for a set of sensors.
+
+    ``specs``: ``SensorSpec`` objects; ``start_t``: the time (same clock as the edges)
+    at which conditioning starts; ``initial_levels``: optional {name: level} read from
+    the pins at start (level 1 = active); a sensor active at start is reported active
+    once debounced (or at the end of its warm-up).
+    """
+
+    def __init__(self, specs, start_t, initial_levels=None):
+        initial_levels = initial_levels or {}
+        self._sensors = {
+            spec.name: _Sensor(spec, start_t, 1 if initial_levels.get(spec.name) else 0)
+            for spec in specs
+        }
+        self._now = start_t
+
+    def edge(self, t, sensor, level):
+        """Feed one raw edge; return the events due up to and including ``t``."""
+        try:
+            state = self._sensors[sensor]
+        except KeyError:
+            raise KeyError(f"conditioning: no sensor named {sensor!r} "
+                           f"(known: {', '.join(self._sensors) or 'none'})") from None
+        t = max(t, self._now)
+        out = self.poll(t)
+        state.edge(t, 1 if level else 0, out)
+        return out
+
+    def poll(self, t):
+        """Return the events that time alone brings about up to and including ``t``."""
+        t = max(t, self._now)
+        self._now = t
+        out = []
+        while True:
+            due = None
+            for state in self._sensors.values():
+                at = state.next_deadline()
+                if at is not None and at <= t and (due is None or at < due[0]):
+                    due = (at, state)
+            if due is None:
+                return out
+            due[1].fire(due[0], out)
+
+    def next_deadline(self):
+        """The earliest time at which poll() would have something to do, or None.
+
+        Lets a caller sleep until then instead of polling often."""
+        times = [s.next_deadline() for s in self._sensors.values()]
+        times = [x for x in times if x is not None]
+        return min(times) if times else None
+
+    def states(self):
+        """{name: "active" | "inactive" | "warming" | "quarantined" | "stuck"}."""
+        return {name: state.state() for name, state in self._sensors.items()}
