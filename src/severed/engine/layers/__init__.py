@@ -1,0 +1,7 @@
+"""Layer types a show can use. Importing this package registers every built-in type
+in ``LAYER_TYPES`` (type name -> class)."""
+
+from severed.engine.layers.base import LAYER_TYPES, MIX_PARAMS, Layer, LayerContext, register
+from severed.engine.layers import tonal, texture  # noqa: F401  (registers the types)
+
+__all__ = ["LAYER_TYPES", "MIX_PARAMS", "Layer", "LayerContext", "register"]

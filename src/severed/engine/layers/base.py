@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from severed.engine.params import Param
+from severed.engine.params import Automation, Const, Param
 
 #: Parameters every layer has; the engine's mixer applies them.
 MIX_PARAMS = (
@@ -57,10 +57,14 @@ class Layer:
     DOC: ClassVar[str] = ""
 
     def __init__(self, ctx, params):
-        """``params`` maps every name in PARAMS to an Automation or a plain value
-        (defaults already filled in and validated by the show loader)."""
+        """``params`` maps names in PARAMS to values validated by the show loader.
+
+        After this, ``self.params[name]`` is an Automation for every automatable
+        numeric parameter (call ``.value(controls)``) and a plain value for the rest;
+        missing names get their defaults.
+        """
         self.ctx = ctx
-        self.params = params
+        self.params = normalise_params(self.PARAMS, params)
 
     def process(self, out, frames, controls):
         raise NotImplementedError
@@ -77,3 +81,18 @@ class Layer:
             if p.name == name:
                 return p
         raise KeyError(name)
+
+
+def normalise_params(declared, given):
+    """Fill defaults; wrap automatable numbers in Const; unwrap fixed ones to plain values."""
+    out = {}
+    for p in declared:
+        v = given.get(p.name, p.default)
+        numeric = p.kind in (float, int)
+        if numeric and p.automatable:
+            out[p.name] = v if isinstance(v, Automation) else Const(float(v))
+        else:
+            if isinstance(v, Const):
+                v = v.v
+            out[p.name] = p.kind(v) if numeric else v
+    return out

@@ -1,0 +1,164 @@
+"""Pitched layers: oscillator voices, detuned pads, mains hum."""
+
+import math
+
+import numpy as np
+
+from severed.engine.dsp.filters import Biquad
+from severed.engine.dsp.modulation import Drift
+from severed.engine.dsp.oscillators import Oscillator
+from severed.engine.layers.base import Layer, register
+from severed.engine.params import Param
+
+SHAPES = ("sine", "saw", "square", "triangle")
+
+
+def _spread_matrix(voices, channels, spread):
+    """Voice -> channel gains: voices alternate left/right by ``spread`` (0 centre, 1
+    hard), constant power so that spreading does not change the level."""
+    m = np.zeros((voices, channels), np.float32)
+    if channels == 1:
+        m[:, 0] = 1.0
+        return m
+    for v in range(voices):
+        side = -1.0 if v % 2 == 0 else 1.0  # voice 1 (index 0) left, voice 2 right, ...
+        pan = 0.5 + 0.5 * side * spread  # 0 left .. 1 right
+        m[v, 0] = math.cos(pan * math.pi / 2) * math.sqrt(2)
+        m[v, 1] = math.sin(pan * math.pi / 2) * math.sqrt(2)
+    return m
+
+
+@register
+class Pad(Layer):
+    """Detuned oscillator voices drifting out of tune, through a resonant low-pass.
+
+    Each voice plays at amplitude 1 before the layer gain; voices alternate left and
+    right by ``spread``. The drift is a slow random walk per voice of at most
+    ``drift_cents``, changing at about ``drift_hz``.
+    """
+
+    TYPE = "pad"
+    DOC = "detuned analog-style pad: band-limited voices, random pitch drift, resonant low-pass"
+    PARAMS = (
+        Param("freqs_hz", [110.0, 110.6, 164.8], kind=list, automatable=False,
+              doc="base frequency of each voice"),
+        Param("shape", "saw", choices=SHAPES, kind=str, automatable=False),
+        Param("transpose", 0.0, min=-48.0, max=48.0, doc="semitones, for all voices"),
+        Param("drift_cents", 10.0, min=0.0, max=100.0, automatable=False),
+        Param("drift_hz", 0.1, min=0.001, max=5.0, automatable=False),
+        Param("spread", 1.0, min=0.0, max=1.0, automatable=False,
+              doc="0: voices centred; 1: alternate hard left/right"),
+        Param("cutoff_hz", 1200.0, min=20.0, max=20000.0),
+        Param("resonance", 0.7071, min=0.1, max=20.0, doc="Q of the low-pass"),
+    )
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self.base = np.asarray(params["freqs_hz"], np.float64)
+        n = len(self.base)
+        self.osc = Oscillator(ctx.sample_rate, params["shape"], voices=n,
+                              max_frames=ctx.max_frames,
+                              phase=ctx.rng.random(n))
+        self.drift = Drift(n, params["drift_cents"], params["drift_hz"], ctx.rng)
+        self.mix = _spread_matrix(n, ctx.channels, params["spread"])
+        self.filter = Biquad(ctx.sample_rate, "lowpass", 1000.0, q=0.7071,
+                             channels=ctx.channels, max_frames=ctx.max_frames)
+        self._voices = np.zeros((n, ctx.max_frames), np.float32)
+        self._mixed = np.zeros((ctx.max_frames, ctx.channels), np.float32)
+        self._started = False
+
+    def reset(self):
+        self.osc.reset()
+        self.filter.reset()
+        self._started = False
+
+    def process(self, out, frames, controls):
+        p = self.params
+        t = controls.t + frames / self.ctx.sample_rate  # pitch reached at the block end
+        cents = self.drift.value(t) + 100.0 * p["transpose"].value(controls)
+        freqs = self.base * np.exp2(cents / 1200.0)
+        voices = self._voices[:, :frames]
+        self.osc.render(self._voices, frames, freqs)
+        mixed = self._mixed[:frames]
+        np.dot(voices.T, self.mix, out=mixed)
+        self.filter.set(freq_hz=p["cutoff_hz"].value(controls), q=p["resonance"].value(controls))
+        if not self._started:  # no sweep from the constructor's cutoff on the first block
+            self.filter.reset()
+            self._started = True
+        self.filter.process(mixed, mixed)
+        out[:frames] += mixed
+
+
+@register
+class Tone(Layer):
+    """One oscillator: a plain tone for tests, calibration and simple shows."""
+
+    TYPE = "tone"
+    DOC = "a single band-limited oscillator"
+    PARAMS = (
+        Param("shape", "sine", choices=SHAPES, kind=str, automatable=False),
+        Param("freq_hz", 440.0, min=1.0, max=20000.0),
+    )
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self.osc = Oscillator(ctx.sample_rate, params["shape"], voices=1,
+                              max_frames=ctx.max_frames)
+        self._buf = np.zeros((1, ctx.max_frames), np.float32)
+
+    def reset(self):
+        self.osc.reset()
+
+    def process(self, out, frames, controls):
+        self.osc.render(self._buf, frames, self.params["freq_hz"].value(controls))
+        out[:frames] += self._buf[0, :frames, None]
+
+
+@register
+class Hum(Layer):
+    """Fluorescent-light hum: harmonics of twice the mains frequency, flickering.
+
+    Partial n has amplitude 1/n before the layer gain. The whole hum is modulated by
+    ``1 - flicker_depth * sin(2 pi flicker_hz t)``; mono (the same on every channel).
+    """
+
+    TYPE = "hum"
+    DOC = "mains hum: harmonics of 2x the site's mains frequency with flicker"
+    PARAMS = (
+        Param("freq_hz", 0.0, min=0.0, max=2000.0, automatable=False,
+              doc="fundamental; 0 means twice the site's mains frequency"),
+        Param("partials", 8, min=1, max=32, kind=int, automatable=False),
+        Param("flicker_hz", 7.0, min=0.0, max=50.0),
+        Param("flicker_depth", 0.3, min=0.0, max=1.0),
+    )
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        f0 = params["freq_hz"] or 2.0 * ctx.mains_hz
+        n = np.arange(1, params["partials"] + 1)
+        n = n[n * f0 < 0.45 * ctx.sample_rate]
+        self.freqs = f0 * n
+        self.weights = (1.0 / n).astype(np.float32)
+        self.osc = Oscillator(ctx.sample_rate, "sine", voices=len(n), max_frames=ctx.max_frames)
+        self.flicker = Oscillator(ctx.sample_rate, "sine", voices=1, max_frames=ctx.max_frames)
+        self._voices = np.zeros((len(n), ctx.max_frames), np.float32)
+        self._flick = np.zeros((1, ctx.max_frames), np.float32)
+        self._mono = np.zeros(ctx.max_frames, np.float32)
+
+    def reset(self):
+        self.osc.reset()
+        self.flicker.reset()
+
+    def process(self, out, frames, controls):
+        p = self.params
+        self.osc.render(self._voices, frames, self.freqs)
+        mono = self._mono[:frames]
+        np.dot(self.weights, self._voices[:, :frames], out=mono)
+        depth = p["flicker_depth"].value(controls)
+        if depth > 0.0:
+            self.flicker.render(self._flick, frames, max(p["flicker_hz"].value(controls), 1e-3))
+            f = self._flick[0, :frames]
+            f *= np.float32(-depth)
+            f += np.float32(1.0)
+            mono *= f
+        out[:frames] += mono[:, None]

@@ -1,0 +1,340 @@
+"""The render loop: one thread that turns inputs into sound, live or offline.
+
+Each block it gathers what happened (raw sensor edges, commands, scenario steps),
+conditions sensor edges into events, lets the pure show machine answer them with
+actions, renders the block through the engine and hands it to the sink. The block is
+split at each event's exact frame, so offline renders place every change on its sample.
+
+Live (``severed run``) and offline (``severed render``) differ only in their inputs:
+
+- offline, a scenario's steps carry engine times; conditioning runs on those times;
+- live, hardware edges and commands arrive from other threads through ``post`` /
+  ``post_edge``; conditioning runs on the monotonic clock, and what it yields applies at
+  the start of the next block (the earliest sound not yet handed to the device).
+
+The render thread owns the engine and the show state; other threads only enqueue.
+"""
+
+import json
+import logging
+import math
+import queue
+import time
+from datetime import datetime
+
+import numpy as np
+
+from severed.engine.engine import Engine
+from severed.hardware.conditioning import Conditioner
+from severed.hours import is_open
+from severed.show import events as ev
+from severed.show.machine import ShowMachine
+
+log = logging.getLogger("severed.loop")
+
+RELOAD_CROSSFADE_S = 2.0
+HOURS_CHECK_S = 5.0
+METER_FLOOR_DB = -120.0
+
+
+class EventLog:
+    """JSON lines, one record per line, each with ``t`` (engine seconds) and ``type``."""
+
+    def __init__(self, path=None, keep=200):
+        self._file = open(path, "a", encoding="utf-8", buffering=1) if path else None
+        self.recent = []  # the last ``keep`` records, for status and tests
+        self._keep = keep
+
+    def write(self, record):
+        self.recent.append(record)
+        if len(self.recent) > self._keep:
+            del self.recent[: len(self.recent) - self._keep]
+        if self._file is not None:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def scenario_event(step):
+    """The command event of a scenario step (at its own time)."""
+    return ev.Event(step.at_s, f"cmd.{step.command}", None, dict(step.args))
+
+
+class RenderLoop:
+    def __init__(self, show, site, sink, *, seed=0, scenario=None, event_log=None,
+                 block_frames=None, live=False, clock=time.monotonic, cache=None):
+        audio = site.audio
+        self.site = site
+        self.show = show
+        self.sink = sink
+        self.seed = seed
+        self.cache = cache
+        self.sample_rate = audio.sample_rate
+        self.channels = audio.channels
+        self.block_frames = block_frames or audio.block_frames
+        self.live = live
+        self.clock = clock
+        self.event_log = event_log or EventLog()
+        self.engine = self._build_engine(show, site)
+        self.machine = ShowMachine(show)
+        self.state = self.machine.initial(0.0)
+        self.conditioner = Conditioner(site.sensors, 0.0)
+        self._timeline = list(scenario.steps) if scenario is not None else []
+        self._next_step = 0
+        self._inbox = queue.SimpleQueue()
+        self._taps = []
+        self._old_engine = None  # (engine, frames faded so far, fade frames) during a reload
+        self._out = np.zeros((self.block_frames, self.channels), np.float32)
+        self._old_out = np.zeros((self.block_frames, self.channels), np.float32)
+        self._fade = np.zeros(self.block_frames, np.float32)
+        self._clock0 = clock() if live else None  # input time 0 for live conditioning
+        self._next_hours_check = 0.0
+        self.blocks_rendered = 0
+        self.last_block_at = None  # clock() after the last block reached the sink
+        self.render_s_max = 0.0  # slowest block so far (seconds), for status and benchmarks
+        self.peak_dbfs = METER_FLOOR_DB
+        self.rms_dbfs = METER_FLOOR_DB
+        self.engine.start(self.state.scene)
+        self.event_log.write({"t": 0.0, "type": "start", "scene": self.state.scene,
+                              "show": show.name, "seed": seed})
+
+    def _build_engine(self, show, site):
+        return Engine(show, sample_rate=self.sample_rate, channels=self.channels,
+                      max_frames=self.block_frames, seed=self.seed, mains_hz=site.mains_hz,
+                      trim_db=site.master_trim_db, cache=self.cache)
+
+    @property
+    def t(self):
+        """Engine time: seconds of audio rendered so far."""
+        return self.engine.frame / self.sample_rate
+
+    # -- inputs from other threads --------------------------------------------------
+
+    def post(self, event):
+        """Queue a command event (from the control socket); thread-safe."""
+        self._inbox.put(event)
+
+    def post_edge(self, t_clock, sensor, level):
+        """Queue a raw sensor edge stamped with ``clock()``; thread-safe (gpiozero)."""
+        self._inbox.put(("edge", t_clock, sensor, level))
+
+    def request_reload(self, site, show):
+        """Swap in a new (already validated) site config and show, with a crossfade.
+
+        The new engine is built here, on the caller's thread, so the render thread
+        never stalls on it."""
+        engine = self._build_engine(show, site)
+        self._inbox.put(("reload", site, show, engine))
+
+    def add_tap(self, fn):
+        """``fn(block)`` is called with every rendered block, on the render thread."""
+        self._taps = self._taps + [fn]
+
+    def remove_tap(self, fn):
+        self._taps = [f for f in self._taps if f is not fn]
+
+    # -- the loop -------------------------------------------------------------------
+
+    def run(self, stop=None, seconds=None, progress=None):
+        """Render until ``stop`` (a threading.Event) is set or ``seconds`` are done."""
+        total = None if seconds is None else int(round(seconds * self.sample_rate))
+        while stop is None or not stop.is_set():
+            if total is not None and self.engine.frame >= total:
+                break
+            frames = self.block_frames if total is None else min(self.block_frames,
+                                                                  total - self.engine.frame)
+            self.render_block(frames)
+            if progress is not None:
+                progress(self.engine.frame, total)
+
+    def render_block(self, frames=None):
+        frames = frames or self.block_frames
+        started = time.perf_counter()
+        start = self.engine.frame
+        events = self._gather(start, frames)
+        self._apply(self.machine.tick(self.state, self.t), "timer")
+        out = self._out
+        pos = 0
+        for event in events:
+            k = min(max(int(round(event.t * self.sample_rate)) - start, pos), frames)
+            if k > pos:
+                self._render(out[pos:], k - pos)
+                pos = k
+            self._handle(event)
+        if frames > pos:
+            self._render(out[pos:], frames - pos)
+        block = out[:frames]
+        self._meter(block)
+        for tap in self._taps:
+            tap(block)
+        self.render_s_max = max(self.render_s_max, time.perf_counter() - started)
+        self.sink.write(block)
+        self.blocks_rendered += 1
+        self.last_block_at = self.clock()
+
+    def _render(self, out, frames):
+        self.engine.render(out, frames)
+        if self._old_engine is not None:
+            self._crossfade_old(out, frames)
+
+    def _crossfade_old(self, out, frames):
+        old, done, total = self._old_engine
+        old_out = self._old_out
+        old.render(old_out, frames)
+        x = self._fade[:frames]
+        np.add(np.arange(done, done + frames, dtype=np.float32), 1.0, out=x)
+        x *= np.float32(1.0 / total)
+        np.clip(x, 0.0, 1.0, out=x)
+        x *= np.float32(math.pi / 2)
+        # new * sin + old * cos: equal power across the swap
+        out[:frames] *= np.sin(x)[:, None]
+        out[:frames] += old_out[:frames] * np.cos(x)[:, None]
+        done += frames
+        self._old_engine = None if done >= total else (old, done, total)
+
+    def _gather(self, start, frames):
+        """Events that take effect in this block, in time order."""
+        t_start = start / self.sample_rate
+        t_end = (start + frames) / self.sample_rate
+        events = []
+        steps = self._timeline
+        while self._next_step < len(steps) and steps[self._next_step].at_s < t_end:
+            step = steps[self._next_step]
+            self._next_step += 1
+            if step.sensor is not None:
+                events += self.conditioner.edge(step.at_s, step.sensor, step.level)
+            else:
+                events.append(scenario_event(step))
+        if self.live:
+            now = self._input_time()
+            while True:
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                events += self._from_inbox(item, t_start)
+            events += self.conditioner.poll(now)
+            # Live inputs happened in the past of the sound being rendered: apply them now.
+            events = [ev.Event(t_start, e.type, e.sensor, e.data) for e in events]
+            self._check_hours()
+        else:
+            while True:
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                events += self._from_inbox(item, t_start)
+            events += self.conditioner.poll(t_end)
+        events.sort(key=lambda e: e.t)
+        return events
+
+    def _input_time(self):
+        now = self.clock()
+        if self._clock0 is None:
+            self._clock0 = now
+        return now - self._clock0
+
+    def _from_inbox(self, item, t_start):
+        if isinstance(item, ev.Event):
+            return [ev.Event(t_start, item.type, item.sensor, item.data)]
+        if item[0] == "edge":
+            _, t_clock, sensor, level = item
+            if self._clock0 is None:
+                self._clock0 = t_clock
+            return self.conditioner.edge(t_clock - self._clock0, sensor, level)
+        if item[0] == "reload":
+            self._reload(*item[1:])
+        return []
+
+    def _reload(self, site, show, engine):
+        old = self.engine
+        self.site, self.show = site, show
+        self.machine = ShowMachine(show)
+        scene = self.state.scene if self.state.scene in show.scenes else show.initial_scene
+        self.state = self.machine.initial(self.t)
+        if scene != self.state.scene:
+            self.state, _ = self.machine.step(self.state, ev.Event(self.t, "cmd.scene",
+                                                                   data={"scene": scene}))
+        engine.frame = old.frame
+        engine.start(self.state.scene, fade_s=0.0)
+        self.engine = engine
+        self._old_engine = (old, 0, int(RELOAD_CROSSFADE_S * self.sample_rate))
+        self.event_log.write({"t": self.t, "type": "reload", "show": show.name,
+                              "scene": self.state.scene})
+
+    def _handle(self, event):
+        if event.type == "cmd.test_tone":
+            d = event.data
+            self.engine.tone.start(d.get("channel", "both"), d.get("freq_hz", 440.0),
+                                   d.get("seconds", 5.0))
+        elif event.type == "cmd.test_tone_stop":
+            self.engine.tone.stop()
+        self.event_log.write(event.to_record())
+        result = self.machine.step(self.state, event)
+        self._apply(result, event.type)
+
+    def _apply(self, result, reason):
+        self.state, actions = result
+        for action in actions:
+            self.engine.apply(action)
+            record = _action_record(action, self.t, reason)
+            if record is not None:
+                self.event_log.write(record)
+
+    def _check_hours(self):
+        hours = self.site.hours
+        now = self._input_time()
+        if hours is None or now < self._next_hours_check:
+            return
+        self._next_hours_check = now + HOURS_CHECK_S
+        closed = not is_open(hours, datetime.now())
+        if closed != self.engine.master.closed:
+            self.engine.set_closed(closed, hours.fade_s)
+            self.event_log.write({"t": self.t, "type": "hours",
+                                  "state": "closed" if closed else "open"})
+
+    def _meter(self, block):
+        peak = float(np.max(np.abs(block))) if len(block) else 0.0
+        rms = float(np.sqrt(np.mean(np.square(block)))) if len(block) else 0.0
+        self.peak_dbfs = 20 * math.log10(peak) if peak > 1e-6 else METER_FLOOR_DB
+        self.rms_dbfs = 20 * math.log10(rms) if rms > 1e-6 else METER_FLOOR_DB
+
+    # -- status ---------------------------------------------------------------------
+
+    def status(self):
+        """A snapshot for the control socket (read from another thread: plain values)."""
+        state = self.state
+        return {
+            "scene": state.scene,
+            "overlays": self.engine.overlays(),
+            "tension": round(self.engine.tension, 3),
+            "volume_db": self.engine.master.volume_db,
+            "muted": self.engine.master.muted,
+            "closed": self.engine.master.closed,
+            "engine_s": round(self.t, 3),
+            "blocks_rendered": self.blocks_rendered,
+            "underruns": getattr(self.sink, "underruns", 0),
+            "sensors": self.conditioner.states(),
+            "peak_dbfs": round(self.peak_dbfs, 1),
+            "rms_dbfs": round(self.rms_dbfs, 1),
+            "limiter_db": round(self.engine.master.limiter.reduction_db, 1),
+            "render_ms_max": round(self.render_s_max * 1000, 2),
+            "show": self.show.name,
+        }
+
+
+def _action_record(action, t, reason):
+    t = round(t, 6)
+    if isinstance(action, ev.ChangeScene):
+        return {"t": t, "type": "scene", "from": action.source, "to": action.to,
+                "reason": action.reason or reason}
+    if isinstance(action, ev.SetOverlay):
+        return {"t": t, "type": "overlay", "name": action.name, "on": action.on}
+    if isinstance(action, ev.SetVolume):
+        return {"t": t, "type": "volume", "db": action.db}
+    if isinstance(action, ev.SetMute):
+        return {"t": t, "type": "mute", "muted": action.muted}
+    return None
