@@ -1,0 +1,390 @@
+"""Reading and checking show files: scenes, layers, transitions, tension.
+
+``load_show(source)`` takes a path to a show file or the name of a built-in show
+(``src/severed/shows/NAME.toml``) and returns a :class:`~severed.config.model.Show`, or
+raises a ConfigError listing every problem::
+
+    warnings = []
+    show = load_show("lumon", warnings=warnings)
+    print(show.initial_scene, list(show.scenes))
+
+Layer parameters are checked against the layer type's own declaration
+(``LAYER_TYPES[type].PARAMS`` plus the mix parameters every layer has); numeric ones
+become Automations. A layer with ``enabled = false`` is checked and then left out.
+Scenes no transition can reach are warnings, not errors.
+"""
+
+import importlib.resources
+import os
+import re
+
+from severed.config.model import (Guards, LayerSpec, ReverbSpec, SceneSpec, Show,
+                                  TensionSpec, Transition)
+from severed.config.schema import (Field, Report, check_table, check_value, did_you_mean,
+                                   hand_over_warnings, join_key, parse_toml, read_text,
+                                   type_ok)
+from severed.errors import ConfigError
+from severed.show.events import KIND_STATES
+
+CURVES = ("equal_power", "linear", "cut")
+COMMANDS = ("scene", "volume", "mute", "unmute", "trigger")
+#: Every state a sensor event may name, whatever the sensor's kind.
+SENSOR_STATES = tuple(s for pair in KIND_STATES.values() for s in pair) + ("fault", "recovered")
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_EVENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)\.([A-Za-z_]+)$")
+
+SHOW_FIELDS = (
+    Field("name", str, None, doc="name of the show, in logs"),
+    Field("initial_scene", str, None, required=True, doc="scene playing at start"),
+    Field("crossfade_s", float, 3.0, min=0.0, max=120.0, doc="default crossfade"),
+    Field("curve", str, "equal_power", choices=CURVES, doc="default crossfade curve"),
+)
+
+TENSION_FIELDS = (
+    Field("rise", float, 0.15, min=0.0, max=1.0, doc="added at each motion start"),
+    Field("decay_s", float, 60.0, min=0.1, max=3600.0, doc="time constant of the fall to 0"),
+    Field("sensors", list, [], items=str, doc="sensors that drive it; empty: every pir"),
+)
+
+SCENE_FIELDS = (
+    Field("loudness_lufs", float, None, min=-70.0, max=0.0, doc="target loudness"),
+    Field("overlay", bool, False, doc="plays on top of the current scene"),
+    Field("reverb", dict, None, doc="the scene's reverb"),
+    Field("layers", dict, {}, doc="the scene's layers"),
+)
+
+REVERB_FIELDS = (
+    Field("decay_s", float, 1.5, min=0.1, max=30.0, doc="RT60"),
+    Field("damping", float, 0.5, min=0.0, max=1.0, doc="0 bright .. 1 dark"),
+    Field("predelay_ms", float, 10.0, min=0.0, max=500.0, doc="delay before the reverb"),
+)
+
+TRANSITION_FIELDS = (
+    Field("from", object, None, required=True, doc="a scene, a list of scenes, or \"*\""),
+    Field("to", str, None, doc="target scene"),
+    Field("overlay", str, None, doc="overlay scene to switch on instead"),
+    Field("on", str, None, doc="event that fires it"),
+    Field("after_s", float, None, min=0.0, max=86400.0, doc="seconds in the source scene"),
+    Field("if_motion_within_s", float, None, min=0.0, max=86400.0),
+    Field("if_no_motion_for_s", float, None, min=0.0, max=86400.0),
+    Field("if_sensor", dict, None, doc="{ sensor = \"state\", ... }"),
+    Field("if_tension_above", float, None, min=0.0, max=1.0),
+    Field("if_tension_below", float, None, min=0.0, max=1.0),
+    Field("crossfade_s", float, None, min=0.0, max=120.0),
+    Field("curve", str, None, choices=CURVES),
+    Field("overlay_s", float, None, min=0.0, max=86400.0, doc="overlay off after this long"),
+)
+
+
+def layer_types():
+    """The registry of layer types (type name -> Layer class)."""
+    try:
+        from severed.engine.layers import LAYER_TYPES
+    except ImportError:  # the package does not re-export it yet
+        from severed.engine.layers.base import LAYER_TYPES
+    return LAYER_TYPES
+
+
+def builtin_shows():
+    """Names of the built-in shows."""
+    root = importlib.resources.files("severed") / "shows"
+    try:
+        return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def resolve_show(source):
+    """The file of a show given as a path or a built-in name; ConfigError if none."""
+    source = str(source)
+    if os.path.exists(source) or "/" in source or source.endswith(".toml"):
+        return source
+    candidate = importlib.resources.files("severed") / "shows" / f"{source}.toml"
+    if candidate.is_file():
+        return str(candidate)
+    names = builtin_shows()
+    raise ConfigError(f"{source}: no such show file or built-in show (built-in: "
+                      f"{', '.join(names) or 'none'}){did_you_mean(source, names)}")
+
+
+def load_show(source, warnings=None):
+    """Read and check a show (a path or a built-in name); return a Show."""
+    path = resolve_show(source)
+    return load_show_text(read_text(path), path, warnings)
+
+
+def load_show_text(text, path=None, warnings=None):
+    """Check show ``text`` (``path`` names it in messages); return a Show or raise
+    ConfigError with every problem. Warnings go to ``warnings`` if it is a list."""
+    report = Report(path, text)
+    data = parse_toml(text, report.path)
+    show = check_show_data(data, path, report)
+    hand_over_warnings(report, warnings)
+    report.raise_if_errors()
+    return show
+
+
+def check_show_data(data, path, report):
+    """Build a Show from parsed TOML, reporting problems into ``report``."""
+    sections = ("show", "tension", "scenes", "transitions")
+    for key in data:
+        if key not in sections:
+            report.error(key, "unknown section" + did_you_mean(key, sections))
+    head = check_table(data.get("show", {}), SHOW_FIELDS, "show", report)
+    name = head["name"] or (os.path.splitext(os.path.basename(path))[0] if path else "show")
+    tension = check_table(data.get("tension", {}), TENSION_FIELDS, "tension", report)
+    scenes = _check_scenes(data.get("scenes"), report)
+    initial = head["initial_scene"]
+    if initial is not None and scenes is not None:
+        if initial not in scenes:
+            report.error("show.initial_scene", f"no scene {initial!r}"
+                         + did_you_mean(initial, list(scenes)))
+        elif scenes[initial].overlay:
+            report.error("show.initial_scene", f"{initial!r} is an overlay scene; the show "
+                         "must start in a normal scene")
+    transitions = _check_transitions(data.get("transitions", []), scenes or {}, head, report)
+    if scenes and initial in scenes:
+        _warn_unreachable(initial, scenes, transitions, report)
+    return Show(path=str(path) if path is not None else None, name=name,
+                initial_scene=initial or "", scenes=scenes or {},
+                transitions=tuple(transitions),
+                tension=TensionSpec(tension["rise"], tension["decay_s"],
+                                    tuple(tension["sensors"])),
+                crossfade_s=head["crossfade_s"], curve=head["curve"])
+
+
+# ------------------------------------------------------------------------ scenes
+
+def _check_scenes(raw, report):
+    if raw is None:
+        report.error("scenes", "a show needs at least one scene: [scenes.NAME]")
+        return None
+    if not isinstance(raw, dict):
+        report.error("scenes", "must be a table of [scenes.NAME] tables")
+        return None
+    scenes = {}
+    for name, table in raw.items():
+        key = join_key("scenes", name)
+        if not _NAME.match(name):
+            report.error(key, f"{name!r} cannot name a scene: use letters, digits, _ and -")
+        if not isinstance(table, dict):
+            report.error(key, "must be a table")
+            continue
+        values = check_table(table, SCENE_FIELDS, key, report)
+        reverb = ReverbSpec()
+        if values["reverb"] is not None:
+            reverb = ReverbSpec(**check_table(values["reverb"], REVERB_FIELDS,
+                                              join_key(key, "reverb"), report))
+        layers = []
+        for lname, ltable in values["layers"].items():
+            spec = _check_layer(lname, ltable, join_key(key, "layers", lname), report)
+            if spec is not None:
+                layers.append(spec)
+        scenes[name] = SceneSpec(name=name, layers=tuple(layers),
+                                 loudness_lufs=values["loudness_lufs"],
+                                 overlay=values["overlay"], reverb=reverb)
+    if scenes and all(s.overlay for s in scenes.values()):
+        report.error("scenes", "every scene is an overlay: a show needs a normal scene")
+    return scenes
+
+
+def _check_layer(name, table, key, report):
+    """A LayerSpec, or None when the layer is disabled or its type unknown."""
+    from severed.engine.layers.base import MIX_PARAMS
+    from severed.engine.params import Const
+
+    if not _NAME.match(name):
+        report.error(key, f"{name!r} cannot name a layer: use letters, digits, _ and -")
+    if not isinstance(table, dict):
+        report.error(key, "must be a table with a type")
+        return None
+    types = layer_types()
+    ltype = table.get("type")
+    if ltype is None:
+        report.error(join_key(key, "type"), "is required (one of "
+                     f"{', '.join(sorted(types)) or 'no types registered'})")
+        return None
+    if not isinstance(ltype, str) or ltype not in types:
+        report.error(join_key(key, "type"), f"unknown layer type {ltype!r} (known: "
+                     f"{', '.join(sorted(types)) or 'none'}){did_you_mean(ltype, types)}")
+        return None
+    cls = types[ltype]
+    declared = {p.name: p for p in tuple(cls.PARAMS) + tuple(MIX_PARAMS)}
+    for k in table:
+        if k != "type" and k not in declared:
+            report.error(join_key(key, k), f"not a parameter of layer type {ltype!r}"
+                         + did_you_mean(k, sorted(declared)))
+    values = {}
+    for pname, param in declared.items():
+        pkey = join_key(key, pname)
+        if pname not in table:
+            default = param.default
+            values[pname] = Const(float(default)) if _numeric(param) else default
+            continue
+        values[pname] = _check_param(table[pname], param, pkey, report)
+    if values.get("enabled") is False:
+        return None
+    params = {p.name: values[p.name] for p in cls.PARAMS}
+    return LayerSpec(name=name, type=ltype, params=params,
+                     gain_db=values["gain_db"], reverb_send=values["reverb_send"])
+
+
+def _numeric(param):
+    return param.kind is float
+
+
+def _check_param(raw, param, key, report):
+    from severed.engine.params import Const, parse_automation
+
+    if _numeric(param):
+        auto, problems = parse_automation(raw, param)
+        for sub, msg in problems:
+            report.error(join_key(key, sub), msg)
+        return auto if auto is not None else Const(float(param.default))
+    f = Field(param.name, param.kind, param.default, min=param.min, max=param.max,
+              choices=param.choices)
+    if param.kind is list and isinstance(raw, list) and (param.min is not None
+                                                         or param.max is not None):
+        # bounds on a list parameter apply to each of its numbers
+        for v in raw:
+            msg = "must be a list of numbers" if not type_ok(v, float) else param.check_number(v)
+            if msg:
+                report.error(key, msg)
+                return param.default
+    msg = check_value(raw, f)
+    if msg:
+        report.error(key, msg)
+        return param.default
+    return raw
+
+
+# ------------------------------------------------------------------- transitions
+
+def _check_transitions(raw, scenes, head, report):
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        report.error("transitions", "must be an array of tables: [[transitions]]")
+        return []
+    out = []
+    for i, table in enumerate(raw, 1):
+        key = f"transitions[{i}]"
+        v = check_table(table, TRANSITION_FIELDS, key, report)
+        sources = _check_sources(v["from"], scenes, join_key(key, "from"), report)
+        to, overlay = v["to"], v["overlay"]
+        if (to is None) == (overlay is None):
+            report.error(key, "needs exactly one of 'to' (change scene) or 'overlay' "
+                         "(switch an overlay on)")
+        if to is not None and scenes:
+            if to not in scenes:
+                report.error(join_key(key, "to"), f"no scene {to!r}" + did_you_mean(to, list(scenes)))
+            elif scenes[to].overlay:
+                report.error(join_key(key, "to"), f"{to!r} is an overlay scene: switch it on "
+                             f"with overlay = {to!r}")
+        if overlay is not None and scenes:
+            if overlay not in scenes:
+                report.error(join_key(key, "overlay"), f"no scene {overlay!r}"
+                             + did_you_mean(overlay, list(scenes)))
+            elif not scenes[overlay].overlay:
+                report.error(join_key(key, "overlay"), f"{overlay!r} is not an overlay scene "
+                             "(set overlay = true in it, or use to =)")
+        if v["overlay_s"] is not None and overlay is None:
+            report.error(join_key(key, "overlay_s"), "only applies with overlay =")
+        if (v["on"] is None) == (v["after_s"] is None):
+            report.error(key, "needs exactly one of 'on' (an event) or 'after_s' (a timer)")
+        if v["on"] is not None:
+            msg = check_event_name(v["on"])
+            if msg:
+                report.error(join_key(key, "on"), msg)
+        guards = _check_guards(v, key, report)
+        out.append(Transition(
+            sources=sources, to=to, on=v["on"], after_s=v["after_s"], guards=guards,
+            crossfade_s=head["crossfade_s"] if v["crossfade_s"] is None else v["crossfade_s"],
+            curve=v["curve"] or head["curve"], overlay=overlay, overlay_s=v["overlay_s"]))
+    return out
+
+
+def check_event_name(name):
+    """A message when ``name`` is not ``sensor.state`` or ``cmd.COMMAND``, else None."""
+    m = _EVENT.match(name)
+    if not m:
+        return (f"{name!r} is not an event name: write sensor.state (like door.closed) "
+                "or cmd.COMMAND")
+    prefix, state = m.groups()
+    if prefix == "cmd":
+        if state not in COMMANDS:
+            return (f"unknown command {name!r} (cmd.{', cmd.'.join(COMMANDS)})"
+                    + did_you_mean(name, [f"cmd.{c}" for c in COMMANDS]))
+        return None
+    if state not in SENSOR_STATES:
+        return (f"{state!r} is not a sensor state (one of {', '.join(SENSOR_STATES)})"
+                + did_you_mean(state, SENSOR_STATES))
+    return None
+
+
+def _check_sources(raw, scenes, key, report):
+    if raw is None:
+        return ()
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        report.error(key, "must be a scene name, a list of scene names, or \"*\"")
+        return ()
+    if "*" in names:
+        if len(names) > 1:
+            report.error(key, "\"*\" already means every scene; give it alone")
+        return ("*",)
+    for n in names:
+        if not scenes:
+            break
+        if n not in scenes:
+            report.error(key, f"no scene {n!r}" + did_you_mean(n, list(scenes)))
+        elif scenes[n].overlay:
+            report.error(key, f"{n!r} is an overlay scene; transitions start from the "
+                         "scene playing underneath")
+    return tuple(names)
+
+
+def _check_guards(v, key, report):
+    states = ()
+    if v["if_sensor"] is not None:
+        pairs = []
+        for sensor, state in v["if_sensor"].items():
+            skey = join_key(key, "if_sensor", sensor)
+            if not isinstance(state, str):
+                report.error(skey, "must be a state name as a string, like \"closed\"")
+            elif state not in SENSOR_STATES[:-2]:
+                report.error(skey, f"{state!r} is not a sensor state (one of "
+                             f"{', '.join(SENSOR_STATES[:-2])})"
+                             + did_you_mean(state, SENSOR_STATES[:-2]))
+            else:
+                pairs.append((sensor, state))
+        states = tuple(pairs)
+    above, below = v["if_tension_above"], v["if_tension_below"]
+    if above is not None and below is not None and above >= below:
+        report.error(join_key(key, "if_tension_below"), f"{below:g} is not above "
+                     f"if_tension_above = {above:g}: the transition could never fire")
+    within, quiet = v["if_motion_within_s"], v["if_no_motion_for_s"]
+    if within is not None and quiet is not None:
+        report.error(key, "if_motion_within_s and if_no_motion_for_s together can never "
+                     "both be true")
+    return Guards(motion_within_s=within, no_motion_for_s=quiet, sensor_states=states,
+                  min_tension=above, max_tension=below)
+
+
+def _warn_unreachable(initial, scenes, transitions, report):
+    reached = {initial}
+    overlays_on = set()
+    changed = True
+    while changed:
+        changed = False
+        for t in transitions:
+            if t.sources == ("*",) or reached.intersection(t.sources):
+                target = t.to or t.overlay
+                pool = reached if t.to else overlays_on
+                if target and target not in pool:
+                    pool.add(target)
+                    changed = True
+    for name, scene in scenes.items():
+        if name not in reached and name not in overlays_on:
+            what = "overlay" if scene.overlay else "scene"
+            report.warning(join_key("scenes", name), f"no transition reaches this {what} "
+                           "from the initial scene (only a cmd.scene command can play it)")
