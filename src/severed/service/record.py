@@ -1,0 +1,126 @@
+"""Recording what the daemon plays into a WAV file (``severed record 10 take.wav``).
+
+The recorder taps the render loop: on the render thread each block is copied into a
+buffer sized once for the whole take (a memcpy, nothing else), and a writer thread
+saves the WAV when it is full. The file is written by the daemon, as the daemon's
+user, so the path must be one the daemon may write: with the shipped unit
+(``ProtectSystem=strict``, ``PrivateTmp=yes``) that is under ``/var/lib/severed``;
+``check_output_path`` says so before anything is recorded.
+
+    recording = Recording(loop, "/var/lib/severed/recordings/take.wav", seconds=10)
+    recording.start()
+    ...
+    recording.info()   # {"state": "done", "path": ..., "seconds": 10.0, ...}
+"""
+
+import logging
+import os
+import threading
+import wave
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MAX_SECONDS = 120.0  # 46 MiB of float32 stereo at 48 kHz: the Pi Zero has 512 MB
+
+
+def check_output_path(path):
+    """Why the daemon cannot write a WAV at ``path``, or None if it can."""
+    if not os.path.isabs(path):
+        return f"{path}: give an absolute path (the daemon does not know your directory)"
+    if not path.lower().endswith(".wav"):
+        return f"{path}: the file name must end in .wav"
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        return f"{path}: no directory {directory} (as the daemon sees the file system)"
+    if not os.access(directory, os.W_OK):
+        return (f"{path}: the daemon's user cannot write in {directory}; record under "
+                f"/var/lib/severed/recordings instead")
+    if os.path.lexists(path) and (os.path.islink(path) or not os.path.isfile(path)):
+        return f"{path}: exists and is not a plain file"
+    return None
+
+
+class Recording:
+    """One take of ``seconds`` from ``loop`` (anything with add_tap/remove_tap,
+    sample_rate and channels) into a 16-bit WAV at ``path``."""
+
+    def __init__(self, loop, path, seconds):
+        if not 0 < seconds <= MAX_SECONDS:
+            raise ValueError(f"seconds must be within 0..{MAX_SECONDS:g}, not {seconds}")
+        self.loop = loop
+        self.path = path
+        self.seconds = float(seconds)
+        self.sample_rate = int(loop.sample_rate)
+        self.frames = int(round(self.seconds * self.sample_rate))
+        self._buffer = np.zeros((self.frames, int(loop.channels)), dtype=np.float32)
+        self._filled = 0
+        self._full = threading.Event()
+        self._thread = None
+        self.state = "idle"
+        self.error = None
+        # One bound method, kept: the loop may remove taps by identity.
+        self._tap_fn = self._tap
+
+    # Runs on the render thread: copy and return, nothing more.
+    def _tap(self, block):
+        if self._filled >= self.frames:
+            return
+        n = min(len(block), self.frames - self._filled)
+        self._buffer[self._filled:self._filled + n] = block[:n]
+        self._filled += n
+        if self._filled >= self.frames:
+            self._full.set()
+
+    def start(self):
+        self.state = "recording"
+        self.loop.add_tap(self._tap_fn)
+        self._thread = threading.Thread(target=self._finish, name="severed-record",
+                                        daemon=True)
+        self._thread.start()
+
+    def _finish(self):
+        # Twice the take plus a margin: a loop that stops rendering must not keep the
+        # tap (and this thread) forever.
+        complete = self._full.wait(self.seconds * 2 + 5)
+        self.loop.remove_tap(self._tap_fn)
+        if not complete:
+            self.state, self.error = "failed", "the render loop stopped producing sound"
+            log.error("recording %s failed: %s", self.path, self.error)
+            return
+        try:
+            write_wav(self.path, self._buffer, self.sample_rate)
+        except OSError as exc:
+            self.state, self.error = "failed", f"cannot write {self.path}: {exc.strerror}"
+            log.error("recording failed: %s", self.error)
+        else:
+            self.state = "done"
+            log.info("recorded %.1f s into %s", self.seconds, self.path)
+        self._buffer = None  # give the memory back now, not at the next take
+
+    def wait(self, timeout_s=None):
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def info(self):
+        return {"state": self.state, "path": self.path, "seconds": self.seconds,
+                "recorded_s": round(self._filled / self.sample_rate, 3),
+                **({"error": self.error} if self.error else {})}
+
+
+def write_wav(path, block, sample_rate):
+    """Save float32 ``block`` (frames, channels) as 16-bit PCM, atomically."""
+    pcm = np.clip(np.round(block * 32767.0), -32768, 32767).astype("<i2")
+    tmp = f"{path}.part"
+    try:
+        with wave.open(tmp, "wb") as w:
+            w.setnchannels(block.shape[1])
+            w.setsampwidth(2)
+            w.setframerate(sample_rate)
+            w.writeframes(pcm.tobytes())
+        os.chmod(tmp, 0o644)  # the technician who asked must be able to read it
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

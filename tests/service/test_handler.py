@@ -1,0 +1,205 @@
+"""Every control command end to end: client -> socket -> handler -> fake loop."""
+
+import os
+import time
+import wave
+
+import numpy as np
+import pytest
+
+from severed.config.model import SceneSpec, SensorSpec, Show, SiteConfig
+from severed.errors import ConfigError, ControlError
+from severed.service.control import ControlClient, ControlServer
+from severed.service.handler import ControlHandler
+
+SITE = SiteConfig(path="/etc/severed/severed.toml", name="lobby", sensors=(
+    SensorSpec("door", "door", 17), SensorSpec("motion", "pir", 4, required=True),
+    SensorSpec("reward", "button", 27)))
+SHOW = Show(path=None, name="lumon", initial_scene="outie", scenes={
+    "outie": SceneSpec("outie", ()), "innie": SceneSpec("innie", ()),
+    "barrier": SceneSpec("barrier", (), overlay=True)})
+
+
+class Loader:
+    def __init__(self):
+        self.result = (SITE, SHOW)
+        self.calls = []
+
+    def __call__(self, path):
+        self.calls.append(path)
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+@pytest.fixture
+def rig(fake_loop, short_dir):
+    loader = Loader()
+    handler = ControlHandler(fake_loop, SITE, SHOW, loader=loader,
+                             info=lambda: {"pin_factory": "mock", "safe_mode": False})
+    server = ControlServer(os.path.join(short_dir, "c.sock"), handler).start()
+    client = ControlClient(server.path)
+    yield client, fake_loop, loader, handler
+    client.close()
+    server.stop()
+
+
+def error_of(client, cmd, **args):
+    with pytest.raises(ControlError) as err:
+        client.request(cmd, **args)
+    return str(err.value)
+
+
+def test_status_merges_loop_and_daemon_facts(rig):
+    client, loop, _, _ = rig
+    status = client.request("status")["status"]
+    assert status["scene"] == "outie" and status["tension"] == 0.25
+    assert status["peak_dbfs"] is None  # -inf travels as null
+    assert status["pin_factory"] == "mock" and status["site"] == "lobby"
+    assert status["show"] == "lumon" and status["pid"] == os.getpid()
+    assert status["config_path"] == "/etc/severed/severed.toml"
+
+
+def test_sensors_lists_specs_with_live_states(rig):
+    client, _, _, _ = rig
+    rows = client.request("sensors")["sensors"]
+    assert [(r["name"], r["kind"], r["pin"], r["state"]) for r in rows] == [
+        ("door", "door", 17, "open"), ("motion", "pir", 4, "stop"),
+        ("reward", "button", 27, None)]
+    assert rows[1]["required"] is True
+
+
+def test_commands_post_exact_events(rig):
+    client, loop, _, _ = rig
+    client.request("scene", name="innie")
+    client.request("volume", db=-6)
+    client.request("mute")
+    client.request("unmute")
+    client.request("trigger", event="reward.press")
+    client.request("test_tone", channel="left", freq_hz=1000, seconds=2)
+    client.request("test_tone")
+    posted = [(e.t, e.type, e.data) for e in loop.events]
+    assert posted == [
+        (12.5, "cmd.scene", {"scene": "innie"}),
+        (12.5, "cmd.volume", {"db": -6.0}),
+        (12.5, "cmd.mute", {}),
+        (12.5, "cmd.unmute", {}),
+        (12.5, "cmd.trigger", {"event": "reward.press"}),
+        (12.5, "cmd.test_tone", {"channel": "left", "freq_hz": 1000.0, "seconds": 2.0}),
+        (12.5, "cmd.test_tone", {"channel": "both", "freq_hz": 440.0, "seconds": 3.0}),
+    ]
+
+
+@pytest.mark.parametrize("cmd, args, message", [
+    ("scene", {"name": "innee"}, "scene: no scene 'innee' in show lumon (scenes: outie, "
+                                 "innie, barrier)"),
+    ("scene", {"name": "barrier"}, "scene: 'barrier' is an overlay, not a scene to switch to"),
+    ("scene", {}, "scene: name: expected a name, got None"),
+    ("volume", {"db": 20}, "volume: db: 20 is outside -80..12"),
+    ("volume", {"db": "loud"}, "volume: db: expected a number, got 'loud'"),
+    ("volume", {"db": True}, "volume: db: expected a number, got True"),
+    ("trigger", {"event": "door.slammed"}, "trigger: no sensor event 'door.slammed' on this "
+                                           "site (events: door.closed, door.open, "
+                                           "motion.start, motion.stop, reward.press, "
+                                           "reward.release)"),
+    ("test_tone", {"channel": "middle"}, "test_tone: channel: 'middle' is not one of left, "
+                                         "right, both"),
+    ("test_tone", {"freq_hz": 5}, "test_tone: freq_hz: 5 is outside 20..20000"),
+    ("test_tone", {"seconds": 600}, "test_tone: seconds: 600 is outside 0.1..60"),
+    ("record_status", {}, "record_status: nothing has been recorded since the daemon started"),
+    ("dance", {}, "unknown command 'dance'; known: config, mute, ping, record, "
+                  "record_status, reload, scene, sensors, status, test_tone, trigger, "
+                  "unmute, volume"),
+])
+def test_bad_arguments_are_named_and_nothing_is_posted(rig, cmd, args, message):
+    client, loop, _, _ = rig
+    assert error_of(client, cmd, **args) == message
+    assert loop.events == []
+
+
+def test_config_is_the_effective_site_config(rig):
+    client, _, _, _ = rig
+    reply = client.request("config")
+    assert reply["config"]["name"] == "lobby"
+    assert reply["config"]["audio"]["sample_rate"] == 48000
+    assert reply["config"]["sensors"][1] == {**reply["config"]["sensors"][1],
+                                             "name": "motion", "pin": 4, "kind": "pir"}
+    assert reply["show"]["scenes"] == ["outie", "innie", "barrier"]
+
+
+def test_reload_applies_a_valid_config(rig):
+    client, loop, loader, handler = rig
+    new_show = Show(path="/etc/severed/show.toml", name="other", initial_scene="a",
+                    scenes={"a": SceneSpec("a", ())})
+    new_site = SiteConfig(path=SITE.path, name="lobby", sensors=SITE.sensors[:1])
+    loader.result = (new_site, new_show)
+    reply = client.request("reload")
+    assert loader.calls == ["/etc/severed/severed.toml"]
+    assert loop.reloads == [(new_site, new_show)]
+    assert reply["show"] == "other" and reply["restart_needed"] == ["sensors"]
+    assert handler.show is new_show
+    assert error_of(client, "scene", name="outie").startswith("scene: no scene 'outie'")
+
+
+def test_reload_refuses_an_invalid_config_and_keeps_the_show(rig):
+    client, loop, loader, handler = rig
+    loader.result = ConfigError(["severed.toml: site.mains_hz: must be 50 or 60, not 55",
+                                 "lumon.toml: scenes.x.layers.y.type: unknown layer type"])
+    with pytest.raises(ControlError) as err:
+        client.request("reload")
+    assert str(err.value) == ("config not reloaded: 2 problem(s); the running show is "
+                              "unchanged")
+    assert err.value.reply["problems"][0].startswith("severed.toml: site.mains_hz")
+    assert loop.reloads == [] and handler.show is SHOW
+    loader.result = FileNotFoundError(2, "No such file or directory", "/etc/severed/x.toml")
+    assert error_of(client, "reload") == ("config not reloaded: cannot read "
+                                          "/etc/severed/x.toml: No such file or directory")
+
+
+def test_record_writes_the_played_sound(rig, tmp_path):
+    client, loop, _, _ = rig
+    loop.start()
+    path = str(tmp_path / "take.wav")
+    reply = client.request("record", seconds=0.5, path=path)
+    assert reply["recording"]["state"] == "recording"
+    assert error_of(client, "record", seconds=1, path=path).startswith(
+        "record: already recording into")
+    deadline = time.monotonic() + 5
+    while client.request("record_status")["recording"]["state"] == "recording":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    info = client.request("record_status")["recording"]
+    assert info["state"] == "done" and info["recorded_s"] == 0.5
+    with wave.open(path) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == \
+            (2, 2, 8000, 4000)
+        samples = np.frombuffer(w.readframes(4000), "<i2").reshape(-1, 2) / 32767.0
+    # The fake loop plays a 0.5-amplitude 1 kHz sine: the take must hold exactly that.
+    rms = np.sqrt(np.mean(samples ** 2))
+    assert rms == pytest.approx(0.5 / np.sqrt(2), rel=1e-3)
+    spectrum = np.abs(np.fft.rfft(samples[:, 0]))
+    assert np.argmax(spectrum) * 8000 / 4000 == pytest.approx(1000, abs=2)
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert loop._taps == []  # the tap is gone after the take
+
+
+@pytest.mark.parametrize("path, message", [
+    ("take.wav", "give an absolute path"),
+    ("/tmp/take.mp3", "the file name must end in .wav"),
+    ("/no/such/dir/take.wav", "no directory /no/such/dir"),
+])
+def test_record_refuses_paths_it_cannot_write(rig, path, message):
+    client, loop, _, _ = rig
+    assert message in error_of(client, "record", seconds=1, path=path)
+    assert loop._taps == []
+
+
+def test_record_that_never_fills_fails_cleanly(fake_loop, tmp_path):
+    from severed.service.record import Recording
+    rec = Recording(fake_loop, str(tmp_path / "x.wav"), seconds=0.1)
+    rec._full.wait = lambda timeout: False  # the loop is not rendering
+    rec.start()
+    rec.wait(2)
+    assert rec.info()["state"] == "failed"
+    assert rec.info()["error"] == "the render loop stopped producing sound"
+    assert not (tmp_path / "x.wav").exists()
