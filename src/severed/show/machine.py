@@ -1,0 +1,300 @@
+"""The show state machine: which scene plays, which overlays are on, how tense it is.
+
+Pure: it keeps no state of its own, reads no clock and does no I/O. The caller owns the
+state and the time (engine seconds)::
+
+    machine = ShowMachine(show)
+    state = machine.initial(t=0.0)
+    state, actions = machine.step(state, Event(12.5, "door.closed", "door"))
+    state, actions = machine.tick(state, t=12.6)      # timers, overlay timeouts, tension
+    deadline = machine.next_deadline(state)           # when tick next has work, or None
+
+``actions`` is a list of ChangeScene, SetOverlay, SetVariable, SetVolume and SetMute
+(severed.show.events) for the engine to carry out, in order.
+
+Rules:
+- Transitions are tried in file order; the first whose source matches the current scene
+  (or "*") and whose guards hold wins. Event transitions fire on ``on``; timer
+  transitions once ``t - entered_at >= after_s``, once per visit of the scene, at most
+  one scene change per tick. Entering a scene restarts its timers.
+- ``step`` first runs ``tick`` up to the event's time, so a timer that came due before
+  the event fires before it even if the caller ticks only once per block.
+- Guards: if_motion_within_s (a pir started within N s, or one is active now);
+  if_no_motion_for_s (no pir active and none started for N s; motion never seen counts
+  as none); if_sensor (current conditioned states; a faulted or never heard sensor
+  matches no state); if_tension_above / below (strict).
+- Tension: each start of a tension sensor (``show.tension.sensors``; none listed: every
+  pir, that is every ``*.start`` event) adds ``rise``, clamped to 1; it decays to 0 with
+  time constant ``decay_s``. SetVariable("tension", v) is emitted whenever it has moved
+  by more than 0.01 since the last one sent.
+- Commands: cmd.scene (data: scene; optional crossfade_s, and on = false to switch an
+  overlay off) changes scene with the show's default crossfade or switches an overlay;
+  cmd.volume (data: db) -> SetVolume; cmd.mute / cmd.unmute -> SetMute; cmd.trigger
+  (data: event) is handled as that sensor event at the same time. Transitions whose
+  ``on`` is a command fire after its own handling.
+- ``*.fault`` marks a sensor faulted (its state and motion are ignored by guards) and
+  ``*.recovered`` clears it. Unknown events and bad command data are ignored: the
+  machine never raises on input.
+"""
+
+import math
+from dataclasses import dataclass, replace
+
+from severed.show.events import (KIND_STATES, ChangeScene, Event, SetMute, SetOverlay,
+                                 SetVariable, SetVolume)
+
+#: Tension changes smaller than this are not worth sending to the engine.
+TENSION_STEP = 0.01
+VOLUME_MIN_DB, VOLUME_MAX_DB = -120.0, 12.0
+
+_STATES = {s for pair in KIND_STATES.values() for s in pair}
+_ACTIVE = {pair[0] for pair in KIND_STATES.values()}
+_MOTION_ON, _MOTION_OFF = KIND_STATES["pir"]
+
+
+@dataclass(frozen=True)
+class ShowState:
+    """Everything the machine knows at one moment. Immutable: steps return a new one."""
+
+    scene: str
+    entered_at: float  # engine seconds when the current scene was entered
+    overlays: tuple = ()  # ((name, off_at or None, fade_s), ...) overlays switched on
+    tension: float = 0.0  # value at tension_t
+    tension_t: float = 0.0
+    tension_sent: float = 0.0  # the last value sent in a SetVariable
+    last_motion: tuple = ()  # ((sensor, t of its last start), ...)
+    sensor_states: tuple = ()  # ((sensor, state), ...) current conditioned states
+    volume_db: float = 0.0
+    muted: bool = False
+    faulted: frozenset = frozenset()
+    timers_fired: tuple = ()  # indices of timer transitions fired in this visit
+
+    def sensor_state(self, sensor):
+        """The sensor's current state ("closed", "start", ...) or None if unknown."""
+        return dict(self.sensor_states).get(sensor)
+
+    @property
+    def overlay_names(self):
+        return tuple(name for name, _, _ in self.overlays)
+
+
+def _set_pair(pairs, key, value):
+    return tuple((k, v) for k, v in pairs if k != key) + ((key, value),)
+
+
+class ShowMachine:
+    """The rules of one show, applied to states the caller keeps (see module doc)."""
+
+    def __init__(self, show):
+        self.show = show
+        self.scenes = show.scenes
+        self._timers = [(i, t) for i, t in enumerate(show.transitions) if t.after_s is not None]
+        self._tension_sensors = frozenset(show.tension.sensors)
+
+    # ------------------------------------------------------------------ public
+
+    def initial(self, t):
+        """The state at engine time ``t``: the initial scene, just entered."""
+        return ShowState(scene=self.show.initial_scene, entered_at=t, tension_t=t)
+
+    def tension(self, state, t):
+        """Tension at time ``t``, decayed from its last value."""
+        dt = max(0.0, t - state.tension_t)
+        return state.tension * math.exp(-dt / self.show.tension.decay_s)
+
+    def step(self, state, event):
+        """Apply one event at ``event.t``; return (new state, actions)."""
+        state, actions = self.tick(state, event.t)
+        if not isinstance(event, Event) or not isinstance(event.type, str):
+            return state, actions
+        state, more = self._handle(state, event, depth=0)
+        actions.extend(more)
+        state, more = self._send_tension(state, event.t)
+        actions.extend(more)
+        return state, actions
+
+    def tick(self, state, t):
+        """Advance to ``t``: overlay timeouts, at most one timer transition, tension."""
+        actions = []
+        state = self._expire_overlays(state, t, actions)
+        for index, tr in self._timers:
+            if index in state.timers_fired or not self._source_matches(tr, state.scene):
+                continue
+            if t - state.entered_at < tr.after_s or not self._guards_hold(tr, state, t):
+                continue
+            state, fired = self._fire(state, tr, t, f"after {tr.after_s:g} s")
+            actions.extend(fired)
+            if tr.to is not None:
+                break  # one scene change per tick; the new scene's timers start now
+            # an overlay timer fires once per visit of the scene
+            state = replace(state, timers_fired=state.timers_fired + (index,))
+        state, more = self._send_tension(state, t)
+        actions.extend(more)
+        return state, actions
+
+    def next_deadline(self, state):
+        """The earliest engine time at which ``tick`` has a timer or timeout to handle
+        (ignoring guards and tension decay), or None; lets a caller split a block there."""
+        times = [off for _, off, _ in state.overlays if off is not None]
+        for index, tr in self._timers:
+            if index not in state.timers_fired and self._source_matches(tr, state.scene):
+                times.append(state.entered_at + tr.after_s)
+        return min(times) if times else None
+
+    # ------------------------------------------------------------------ events
+
+    def _handle(self, state, event, depth):
+        kind, _, name = event.type.partition(".")
+        if kind == "cmd":
+            state, actions = self._command(state, event, name, depth)
+        else:
+            state = self._sensor_update(state, event, kind, name)
+            actions = []
+        state, more = self._transitions_on(state, event)
+        return state, actions + more
+
+    def _sensor_update(self, state, event, sensor, what):
+        sensor = event.sensor or sensor
+        t = event.t
+        if what == "fault":
+            return replace(state, faulted=state.faulted | {sensor})
+        if what == "recovered":
+            return replace(state, faulted=state.faulted - {sensor})
+        if what not in _STATES or not sensor:
+            return state
+        state = replace(state, sensor_states=_set_pair(state.sensor_states, sensor, what))
+        if what == _MOTION_ON:
+            state = replace(state, last_motion=_set_pair(state.last_motion, sensor, t))
+        if self._drives_tension(sensor, what):
+            value = min(1.0, self.tension(state, t) + self.show.tension.rise)
+            state = replace(state, tension=value, tension_t=t)
+        return state
+
+    def _drives_tension(self, sensor, what):
+        if self._tension_sensors:
+            return sensor in self._tension_sensors and what in _ACTIVE
+        return what == _MOTION_ON
+
+    def _command(self, state, event, name, depth):
+        data = event.data if isinstance(event.data, dict) else {}
+        t = event.t
+        if name == "scene":
+            return self._command_scene(state, data, t)
+        if name == "volume":
+            db = data.get("db")
+            if isinstance(db, bool) or not isinstance(db, (int, float)) or math.isnan(db):
+                return state, []
+            db = min(max(float(db), VOLUME_MIN_DB), VOLUME_MAX_DB)
+            return replace(state, volume_db=db), [SetVolume(db)]
+        if name in ("mute", "unmute"):
+            muted = name == "mute"
+            return replace(state, muted=muted), [SetMute(muted)]
+        if name == "trigger" and depth == 0:
+            inner = data.get("event")
+            if isinstance(inner, str) and "." in inner and not inner.startswith("cmd."):
+                extra = {k: v for k, v in data.items() if k != "event"}
+                return self._handle(state, Event(t, inner, inner.partition(".")[0], extra),
+                                    depth + 1)
+        return state, []
+
+    def _command_scene(self, state, data, t):
+        target = data.get("scene")
+        if not isinstance(target, str) or target not in self.scenes:
+            return state, []
+        fade = data.get("crossfade_s", self.show.crossfade_s)
+        if isinstance(fade, bool) or not isinstance(fade, (int, float)) or not fade >= 0:
+            fade = self.show.crossfade_s
+        fade = float(fade)
+        if self.scenes[target].overlay:
+            if data.get("on", True) is False:
+                return self._overlay_off(state, target, fade)
+            return self._overlay_on(state, target, None, fade)
+        if target == state.scene:
+            return state, []
+        return self._enter(state, target, t), [
+            ChangeScene(state.scene, target, fade, self.show.curve, reason="cmd.scene")]
+
+    # -------------------------------------------------------------- transitions
+
+    def _transitions_on(self, state, event):
+        for tr in self.show.transitions:
+            if tr.on != event.type or not self._source_matches(tr, state.scene):
+                continue
+            if not self._guards_hold(tr, state, event.t):
+                continue
+            new_state, actions = self._fire(state, tr, event.t, event.type)
+            return new_state, actions
+        return state, []
+
+    def _fire(self, state, tr, t, reason):
+        if tr.to is not None:
+            if tr.to == state.scene:
+                return self._enter(state, tr.to, t), []
+            return self._enter(state, tr.to, t), [
+                ChangeScene(state.scene, tr.to, tr.crossfade_s, tr.curve, reason=reason)]
+        off_at = t + tr.overlay_s if tr.overlay_s is not None else None
+        return self._overlay_on(state, tr.overlay, off_at, tr.crossfade_s)
+
+    @staticmethod
+    def _enter(state, scene, t):
+        return replace(state, scene=scene, entered_at=t, timers_fired=())
+
+    @staticmethod
+    def _source_matches(tr, scene):
+        return tr.sources == ("*",) or scene in tr.sources
+
+    def _guards_hold(self, tr, state, t):
+        g = tr.guards
+        if g.motion_within_s is not None or g.no_motion_for_s is not None:
+            active = any(s == _MOTION_ON for name, s in state.sensor_states
+                         if name not in state.faulted)
+            ages = [t - when for name, when in state.last_motion if name not in state.faulted]
+            if g.motion_within_s is not None:
+                if not (active or any(age <= g.motion_within_s for age in ages)):
+                    return False
+            if g.no_motion_for_s is not None:
+                if active or any(age < g.no_motion_for_s for age in ages):
+                    return False
+        for sensor, wanted in g.sensor_states:
+            if sensor in state.faulted or state.sensor_state(sensor) != wanted:
+                return False
+        if g.min_tension is not None or g.max_tension is not None:
+            v = self.tension(state, t)
+            if g.min_tension is not None and not v > g.min_tension:
+                return False
+            if g.max_tension is not None and not v < g.max_tension:
+                return False
+        return True
+
+    # ---------------------------------------------------------------- overlays
+
+    @staticmethod
+    def _overlay_on(state, name, off_at, fade_s):
+        # Switching on an overlay that is on already restarts its timeout; the repeated
+        # SetOverlay lets the engine re-trigger it (a second press, a second chime).
+        overlays = tuple(o for o in state.overlays if o[0] != name) + ((name, off_at, fade_s),)
+        return replace(state, overlays=overlays), [SetOverlay(name, True, fade_s)]
+
+    @staticmethod
+    def _overlay_off(state, name, fade_s):
+        if name not in state.overlay_names:
+            return state, []
+        overlays = tuple(o for o in state.overlays if o[0] != name)
+        return replace(state, overlays=overlays), [SetOverlay(name, False, fade_s)]
+
+    @staticmethod
+    def _expire_overlays(state, t, actions):
+        due = [o for o in state.overlays if o[1] is not None and t >= o[1]]
+        if not due:
+            return state
+        for name, _, fade_s in sorted(due, key=lambda o: o[1]):
+            actions.append(SetOverlay(name, False, fade_s))
+        return replace(state, overlays=tuple(o for o in state.overlays if o not in due))
+
+    # ----------------------------------------------------------------- tension
+
+    def _send_tension(self, state, t):
+        v = self.tension(state, t)
+        if abs(v - state.tension_sent) > TENSION_STEP:
+            return replace(state, tension_sent=v), [SetVariable("tension", v)]
+        return state, []
