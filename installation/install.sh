@@ -1,0 +1,440 @@
+#!/usr/bin/env bash
+# Install severed on Raspberry Pi OS (Bookworm, Trixie; arm64 or armhf) or plain Debian,
+# so the exhibit plays on every power-up. Safe to run again: it changes only what is not
+# already in place, and says so.
+#
+#   sudo installation/install.sh --dac hifiberry-dac      then reboot
+#
+# Options:
+#   --dac NAME      the DAC HAT (src/severed/data/dacs.toml; "none" for USB or a dev
+#                   machine). Remembered: later runs may leave it out.
+#   --root DIR      install into a staged tree DIR (tests, image builders): every path is
+#                   prefixed with DIR; apt, useradd, systemctl, raspi-config and the venv
+#                   are not run but recorded in DIR/var/lib/severed/install-actions.log
+#   --dry-run       print what would change; change nothing
+#   --read-only     turn on the read-only root overlay (raspi-config do_overlayfs)
+#   --no-venv       do not create or update /opt/severed/venv (recorded as skipped)
+#   --show FILE     print what install.sh would write to FILE (config.txt, journald,
+#                   unit, severed.toml or a full path) and exit
+#   --source DIR    the checkout to install from (default: this script's checkout)
+#   --list-dacs     print the known DAC names and exit
+#   -h, --help      this text
+set -euo pipefail
+
+SCRIPT_NAME=install.sh
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$here/lib/common.sh"
+
+VENV=/opt/severed/venv
+UNIT=/etc/systemd/system/severed.service
+JOURNALD_DROPIN=/etc/systemd/journald.conf.d/severed.conf
+SITE_CONFIG=/etc/severed/severed.toml
+STATE_FILE=/var/lib/severed/install.state
+APT_PACKAGES=(python3 python3-venv python3-setuptools python3-wheel alsa-utils
+              python3-numpy python3-pyaudio python3-systemd python3-gpiozero)
+PI_APT_PACKAGES=(python3-lgpio)
+BUILD_PACKAGES=(python3-dev gcc pkg-config portaudio19-dev libsystemd-dev)
+
+source_dir=$(cd "$here/.." && pwd)
+dac=""
+read_only=0
+no_venv=0
+show=""
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dac) dac=${2:?--dac needs a name}; shift 2 ;;
+        --dac=*) dac=${1#*=}; shift ;;
+        --root) ROOT=${2:?--root needs a directory}; shift 2 ;;
+        --root=*) ROOT=${1#*=}; shift ;;
+        --dry-run) DRY_RUN=1; shift ;;
+        --read-only) read_only=1; shift ;;
+        --no-venv) no_venv=1; shift ;;
+        --show) show=${2:?--show needs a file}; shift 2 ;;
+        --source) source_dir=${2:?--source needs a directory}; shift 2 ;;
+        --source=*) source_dir=${1#*=}; shift ;;
+        --list-dacs) list_dacs=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown option: $1" ;;
+    esac
+done
+
+command -v python3 >/dev/null || die "python3 is missing: install it with 'apt-get install python3'"
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+    die "python3 >= 3.11 is needed (Raspberry Pi OS Bookworm or later)"
+source_dir=$(cd "$source_dir" && pwd) || die "--source: no such directory"
+DACS_TOML="$source_dir/src/severed/data/dacs.toml"
+[ -f "$DACS_TOML" ] || die "$DACS_TOML is missing: is --source a severed checkout?"
+bootconfig() { python3 "$here/lib/bootconfig.py" "$@"; }
+
+if [ "${list_dacs:-0}" -eq 1 ]; then bootconfig dacs "$DACS_TOML"; exit 0; fi
+
+if [ -n "$ROOT" ]; then
+    if [ "$DRY_RUN" -eq 0 ]; then mkdir -p "$ROOT" || die "--root: cannot create $ROOT"; fi
+    ROOT=$(cd "$ROOT" 2>/dev/null && pwd || printf '%s' "${ROOT%/}")
+    [ "$ROOT" = "/" ] && ROOT=""
+fi
+ACTIONS_LOG=$(p /var/lib/severed/install-actions.log)
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+config_txt=$(find_config_txt)
+is_pi=0
+if [ -n "$config_txt" ]; then
+    is_pi=1
+elif ! staged && grep -qs 'Raspberry Pi' /proc/device-tree/model; then
+    is_pi=1
+fi
+
+# --- the DAC -----------------------------------------------------------------------
+previous_dac=""
+if [ -f "$(p "$STATE_FILE")" ]; then
+    previous_dac=$(sed -n 's/^dac=//p' "$(p "$STATE_FILE")" | head -n1)
+fi
+if [ -z "$dac" ]; then
+    if [ -n "$previous_dac" ]; then
+        dac=$previous_dac
+    elif [ "$is_pi" -eq 1 ]; then
+        die "say which DAC HAT is fitted: --dac NAME (see hardware/README.md). Known: $(bootconfig dacs "$DACS_TOML" | tr '\n' ' ')"
+    else
+        dac=none
+    fi
+fi
+bootconfig dac "$DACS_TOML" "$dac" name >/dev/null 2>"$work/err" || die "$(cat "$work/err")"
+
+# --- what each file should hold ------------------------------------------------------
+render_config_txt() {  # -> stdout; warnings to stderr
+    bootconfig apply "$DACS_TOML" "$dac" <"$(p "$config_txt")"
+}
+
+render_show() {
+    case "$1" in
+        config.txt|/boot/config.txt|/boot/firmware/config.txt)
+            [ -n "$config_txt" ] || die "no config.txt on this system (not a Raspberry Pi image)"
+            render_config_txt ;;
+        journald|"$JOURNALD_DROPIN") cat "$here/journald-severed.conf" ;;
+        unit|severed.service|"$UNIT") cat "$source_dir/systemd/severed.service" ;;
+        severed.toml|"$SITE_CONFIG")
+            if [ -f "$(p "$SITE_CONFIG")" ]; then cat "$(p "$SITE_CONFIG")"
+            else cat "$source_dir/installation/severed.toml"; fi ;;
+        *) die "--show: unknown file $1 (config.txt, journald, unit or severed.toml)" ;;
+    esac
+}
+
+if [ -n "$show" ]; then render_show "$show"; exit 0; fi
+
+if ! staged && [ "$DRY_RUN" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
+    die "run as root (sudo $0 ...), or look first with --dry-run"
+fi
+
+say "installing from $source_dir into ${ROOT:-/} (dac: $dac$([ "$DRY_RUN" -eq 1 ] && echo ', dry run'))"
+os_name="$(os_field PRETTY_NAME)"
+say "system: ${os_name:-unknown}, $([ "$is_pi" -eq 1 ] && echo "Raspberry Pi (${config_txt:-no config.txt})" || echo "not a Raspberry Pi")"
+
+# --- 1. system packages --------------------------------------------------------------
+apt_available() { apt-cache show --no-all-versions "$1" >/dev/null 2>&1; }
+apt_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+
+install_packages() {
+    local wanted=("${APT_PACKAGES[@]}")
+    [ "$is_pi" -eq 1 ] && wanted+=("${PI_APT_PACKAGES[@]}")
+    if staged; then
+        act "apt packages: ${wanted[*]}" -- apt-get install -y --no-install-recommends "${wanted[@]}"
+        return 0
+    fi
+    command -v apt-get >/dev/null || { warn "no apt-get: install ${wanted[*]} by hand"; return 0; }
+    local missing=() unavailable=() p
+    for p in "${wanted[@]}"; do
+        apt_installed "$p" && continue
+        if apt_available "$p"; then missing+=("$p"); else unavailable+=("$p"); fi
+    done
+    # Without a Debian package for pyaudio or systemd, pip compiles them in the venv.
+    for p in python3-pyaudio python3-systemd; do
+        if [[ " ${unavailable[*]} " == *" $p "* ]]; then
+            missing+=("${BUILD_PACKAGES[@]}")
+            break
+        fi
+    done
+    if [ ${#unavailable[@]} -gt 0 ]; then
+        say "not in this system's apt sources (pip fetches them instead): ${unavailable[*]}"
+    fi
+    if [ ${#missing[@]} -eq 0 ]; then
+        kept "apt packages"
+        return 0
+    fi
+    act "apt-get update" -- apt-get update -qq
+    act "apt packages: ${missing[*]}" -- env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# --- 2. user and groups --------------------------------------------------------------
+has_group() {
+    if staged; then grep -qs "^$1:" "$(p /etc/group)"; else getent group "$1" >/dev/null; fi
+}
+has_user() {
+    if staged; then grep -qs "^$1:" "$(p /etc/passwd)"; else getent passwd "$1" >/dev/null; fi
+}
+in_group() {
+    if staged; then
+        grep -qs "^$2:[^:]*:[^:]*:\(.*,\)\{0,1\}$1\(,.*\)\{0,1\}$" "$(p /etc/group)"
+    else
+        id -nG "$1" 2>/dev/null | tr ' ' '\n' | grep -qxF "$2"
+    fi
+}
+
+make_user() {
+    local groups=(audio)
+    # gpio exists on Raspberry Pi OS only; dev machines use mock pins.
+    has_group gpio && groups+=(gpio)
+    if has_group severed; then kept "group severed"; else
+        act "group severed (technicians join it to use the severed command)" -- \
+            groupadd --system severed
+    fi
+    if has_user severed; then kept "user severed"; else
+        act "system user severed" -- useradd --system --gid severed \
+            --groups "$(IFS=,; echo "${groups[*]}")" --home-dir /var/lib/severed \
+            --no-create-home --shell /usr/sbin/nologin --comment "severed sound installation" severed
+        return 0
+    fi
+    local g
+    for g in "${groups[@]}"; do
+        in_group severed "$g" && { kept "severed in group $g"; continue; }
+        act "severed joins group $g" -- usermod -a -G "$g" severed
+    done
+}
+
+add_technician() {
+    # The person who ran sudo gets the severed group: `severed status` without sudo.
+    local who=${SUDO_USER:-}
+    [ -n "$who" ] && [ "$who" != root ] || return 0
+    in_group "$who" severed && { kept "$who in group severed"; return 0; }
+    act "$who joins group severed (log in again to use it)" -- usermod -a -G severed "$who"
+}
+
+set_owner() {  # set_owner PATH: owned by severed:severed
+    local target=$1
+    if ! staged && [ -e "$target" ] && [ "$(stat -c %U:%G "$target")" = "severed:severed" ]; then
+        kept "$target owned by severed"
+        return 0
+    fi
+    act "$target owned by severed" -- chown severed:severed "$target"
+}
+
+# --- 3. the venv ---------------------------------------------------------------------
+source_hash() {
+    (cd "$source_dir" && find setup.cfg pyproject.toml src -type f \
+        ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -name '*.pyc' -print0 2>/dev/null |
+        sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+}
+
+make_venv() {
+    local extra=""
+    [ "$is_pi" -eq 1 ] && extra="[pi]"
+    if [ "$no_venv" -eq 1 ]; then
+        kept "venv $VENV (skipped: --no-venv)"
+        NOTES+=("venv not built (--no-venv): build it with install.sh on the target")
+        return 0
+    fi
+    local stamp_want
+    stamp_want="$(source_hash)$extra"
+    if staged; then
+        act "venv $VENV" -- python3 -m venv --system-site-packages "$VENV"
+        # The path is this machine's checkout: copy it to the target, or run install.sh
+        # inside the image (chroot), where the venv is built for real.
+        act "severed$extra into the venv" -- "$VENV/bin/pip" install --no-build-isolation \
+            --no-input "$source_dir$extra"
+        return 0
+    fi
+    if [ -f "$VENV/.severed-source" ] && [ "$(cat "$VENV/.severed-source")" = "$stamp_want" ]; then
+        kept "venv $VENV (severed up to date)"
+        return 0
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        act "venv $VENV (sees apt's numpy, pyaudio, gpiozero, lgpio)" -- \
+            python3 -m venv --system-site-packages "$VENV"
+    fi
+    local pip=("$VENV/bin/pip" install --no-input --disable-pip-version-check --no-build-isolation)
+    if [ "$DRY_RUN" -eq 1 ]; then
+        changed "severed$extra into $VENV (would run: ${pip[*]} $source_dir$extra)"
+        return 0
+    fi
+    if ! "${pip[@]}" "$source_dir$extra"; then
+        [ -n "$extra" ] || die "pip could not install severed into $VENV"
+        warn "pip could not install the pi extra (RPi.GPIO/lgpio); installed severed without it"
+        "${pip[@]}" "$source_dir" || die "pip could not install severed into $VENV"
+    fi
+    printf '%s\n' "$stamp_want" >"$VENV/.severed-source"
+    changed "severed$extra installed into $VENV"
+}
+
+command_link() {
+    # `severed` on every technician's PATH, without activating the venv.
+    [ "$no_venv" -eq 1 ] && return 0
+    ensure_link /usr/local/bin/severed "$VENV/bin/severed"
+}
+
+# --- 4. site config ------------------------------------------------------------------
+site_config() {
+    if [ -f "$(p "$SITE_CONFIG")" ]; then
+        kept "$SITE_CONFIG (kept as it is)"
+        return 0
+    fi
+    local example="$source_dir/installation/severed.toml"
+    [ -f "$example" ] || die "$example is missing from the checkout"
+    put_file "$SITE_CONFIG" "$example" 0644
+    NOTES+=("edit $SITE_CONFIG for this site (pins, mains_hz, opening hours)")
+}
+
+# --- 5. config.txt -------------------------------------------------------------------
+boot_config() {
+    if [ -z "$config_txt" ]; then
+        say "no config.txt (not a Raspberry Pi image): boot settings skipped"
+        kept "config.txt (none on this system)"
+        return 0
+    fi
+    local current new
+    current=$(p "$config_txt")
+    new="$work/config.txt"
+    if ! render_config_txt >"$new" 2>"$work/config.err"; then
+        die "$(cat "$work/config.err")"
+    fi
+    while IFS= read -r line; do warn "${line#warning: }"; done <"$work/config.err"
+    if cmp -s "$new" "$current"; then
+        kept "$config_txt"
+        return 0
+    fi
+    local backup="$config_txt.severed-backup"
+    if [ ! -f "$(p "$backup")" ]; then
+        [ "$DRY_RUN" -eq 1 ] || cp -p "$current" "$(p "$backup")"
+        changed "backed up $config_txt to $backup"
+    fi
+    if [ "$DRY_RUN" -eq 1 ]; then
+        diff -u "$current" "$new" | sed 's/^/    /' || true
+    fi
+    put_file "$config_txt" "$new" "$(stat -c %a "$current")"
+    REBOOT_REASONS+=("$config_txt changed")
+}
+
+show_quirks() {
+    local quirk
+    while IFS= read -r quirk; do
+        [ -n "$quirk" ] && NOTES+=("$dac: $quirk")
+    done < <(bootconfig dac "$DACS_TOML" "$dac" quirks)
+}
+
+# --- 6. systemd ----------------------------------------------------------------------
+enable_unit() {
+    local source="$source_dir/systemd/severed.service"
+    [ -f "$source" ] || die "$source is missing from the checkout"
+    local before=${#CHANGED[@]}
+    put_file "$UNIT" "$source" 0644
+    local unit_changed=$(( ${#CHANGED[@]} > before ))
+    local target
+    target=$(sed -n 's/^WantedBy=\([^ ]*\).*/\1/p' "$source" | head -n1)
+    target=${target:-multi-user.target}
+    if systemd_live; then
+        [ "$unit_changed" -eq 1 ] && act "systemd reloaded" -- systemctl daemon-reload
+        if [ "$(systemctl is-enabled severed.service 2>/dev/null || true)" = enabled ]; then
+            kept "severed.service enabled"
+        else
+            act "severed.service enabled (starts at every boot)" -- systemctl enable severed.service
+        fi
+    else
+        # No running systemd (staged root, chroot, image build): enabling is a symlink.
+        ensure_link "/etc/systemd/system/$target.wants/severed.service" "$UNIT"
+    fi
+}
+
+journald() {
+    local before=${#CHANGED[@]}
+    put_file "$JOURNALD_DROPIN" "$here/journald-severed.conf" 0644
+    if [ ${#CHANGED[@]} -gt "$before" ]; then
+        NOTES+=("the journal is kept in RAM from the next boot (journalctl -b still works)")
+    fi
+}
+
+# --- 7. precompute -------------------------------------------------------------------
+precompute() {
+    local severed="$VENV/bin/severed"
+    local run=(runuser -u severed -- env HOME=/var/lib/severed "$severed" precompute)
+    if staged; then
+        act "precompute the sound cache" -- "${run[@]}"
+        return 0
+    fi
+    if [ ! -x "$severed" ]; then
+        say "no $severed yet: precompute skipped"
+        return 0
+    fi
+    local help
+    if ! help=$("$severed" precompute --help 2>&1); then
+        say "this severed has no 'precompute' command yet: skipped"
+        return 0
+    fi
+    if [[ "$help" == *--config* ]]; then run+=(--config "$SITE_CONFIG"); fi
+    if [ "$DRY_RUN" -eq 1 ]; then
+        changed "sound cache (would run: ${run[*]})"
+        return 0
+    fi
+    # Precompute is itself incremental (content-hashed): a second run does little.
+    if "${run[@]}"; then kept "sound cache (precompute ran)"; else
+        warn "severed precompute failed: the daemon renders what is missing at start-up"
+    fi
+}
+
+# --- 8. read-only root ---------------------------------------------------------------
+read_only_root() {
+    [ "$read_only" -eq 1 ] || return 0
+    local cmdline="${config_txt%config.txt}cmdline.txt"
+    if [ -n "$config_txt" ] && grep -qs 'overlayroot=tmpfs' "$(p "$cmdline")"; then
+        kept "read-only root (already on in $cmdline)"
+        return 0
+    fi
+    if ! staged && ! command -v raspi-config >/dev/null; then
+        warn "--read-only needs raspi-config (Raspberry Pi OS): skipped"
+        return 0
+    fi
+    if staged || ! apt_installed overlayroot; then
+        act "package overlayroot (the read-only root)" -- \
+            apt-get install -y --no-install-recommends overlayroot
+    fi
+    act "read-only root overlay" -- raspi-config nonint do_overlayfs 0
+    REBOOT_REASONS+=("read-only root")
+    NOTES+=("to change anything later: sudo raspi-config nonint do_overlayfs 1, reboot, change, then enable it again")
+}
+
+write_state() {
+    printf 'dac=%s\n' "$dac" >"$work/state"
+    put_file "$STATE_FILE" "$work/state" 0644
+}
+
+# --- run -----------------------------------------------------------------------------
+ensure_dir /var/lib/severed 0750
+install_packages
+make_user
+add_technician
+set_owner /var/lib/severed
+ensure_dir /var/cache/severed 0755
+set_owner /var/cache/severed
+ensure_dir /etc/severed 0755
+make_venv
+command_link
+site_config
+boot_config
+show_quirks
+journald
+enable_unit
+write_state
+precompute
+read_only_root
+
+if systemd_live && [ ${#REBOOT_REASONS[@]} -eq 0 ] && [ ${#CHANGED[@]} -gt 0 ]; then
+    act "severed restarted with the new installation" -- systemctl restart severed.service
+fi
+if staged && [ "$DRY_RUN" -eq 0 ]; then
+    NOTES+=("staged install: run the commands in ${ACTIONS_LOG#"$ROOT"} on the target (or run install.sh there)")
+fi
+print_summary "severed install ($dac)"
