@@ -44,13 +44,9 @@ STEP_DB = 0.5
 
 
 def _powers(a, count, out):
-    """Fill out[:count] with a**0 .. a**(count-1) for a stack of square matrices.
-
-    ``a`` has shape (C, K, K); ``out`` (>= count, C, K, K). Doubling: log2(count) batched
-    products, so a table of 64 powers costs six numpy calls.
-    """
-    k = a.shape[-1]
-    out[0] = np.eye(k)
+    """Fill out[:count] with a**0 .. a**(count-1) (a: (K, K)) by doubling: log2(count)
+    batched products, so 64 powers cost six numpy calls."""
+    out[0] = np.eye(a.shape[-1])
     if count > 1:
         out[1] = a
     filled = min(count, 2)
@@ -61,13 +57,24 @@ def _powers(a, count, out):
     return out[:count]
 
 
-class IIRCore:
-    """A direct-form-I IIR filter of order 1..3 on (C, n) float64 rows, block-vectorised.
+def _spread(small, big, channels):
+    """Write kron(small, I_channels) into big without np.kron (which is slow)."""
+    rows, cols = small.shape
+    view = big.reshape(rows, channels, cols, channels)
+    for c in range(channels):
+        view[:, c, :, c] = small
 
-    ``set_coeffs(b, a)`` takes numerators (C or 1, K+1) and denominators without the
-    leading 1 (C or 1, K), so every channel may have its own filter (the reverb uses
-    that for its delay lines). ``run(x, y, n)`` filters x[:, :n] into y[:, :n] (float64;
-    x and y may be the same array). Internal building block of this package.
+
+class IIRCore:
+    """A direct-form-I IIR filter of order 1..3 on (frames, C) blocks, block-vectorised.
+
+    ``set_coeffs(b, a)`` takes the numerator (K+1,) and the denominator without its
+    leading 1 (K,), shared by all channels. ``run(x, y, n)`` filters x[:n] into y[:n]
+    (any float dtype, (frames, C); y may be x). Internal building block of this package.
+
+    Layout: samples stay interleaved as in the block, so a row of M frames is one row of
+    M*C numbers and every product acts on all channels at once through a matrix with
+    the channels' identity spread into it (kron(T, I_C)). No transposes.
     """
 
     def __init__(self, order, channels, max_frames, row=ROW):
@@ -75,83 +82,77 @@ class IIRCore:
         self.c = c = int(channels)
         self.m = m = int(row)
         self.max_rows = r = max(1, -(-int(max_frames) // m))
-        np_ = r * m
-        self.xrows = np.zeros((c, np_))
-        self.yrows = np.zeros((c, np_))
-        self.xtail = np.zeros((c, r, k))
-        self.ucarry = np.zeros((c, 1, r * k))
-        self.sstart = np.zeros((c, 1, r * k))
-        self.stmp = np.zeros((c, 1, r * k))
-        self.tmp_rows = np.zeros((c, r, m))
-        self.xhist = np.zeros((c, k))  # x[-1], x[-2], ... (most recent first)
-        self.yhist = np.zeros((c, 1, k))  # y[-1], y[-2], ...
+        self.xbuf = np.zeros(((r * m + k), c))  # K frames of history, then the block
+        self._xflat = self.xbuf.reshape(-1)
+        self.ybuf = np.zeros((r, m * c))
+        self.tmp = np.zeros((r, m * c))
+        self.ucarry = np.zeros((r * k, c))  # y history, then forced end states of rows
+        self.sstart = np.zeros((r * k, c))
+        self.yhist = self.ucarry[:k]
+        self.hk = np.zeros((m * c, m * c))
+        self.hxk = np.zeros((k * c, m * c))
+        self.ok = np.zeros((k * c, m * c))
+        self._pw = np.zeros((m + 1, k, k))
+        self._phipw = np.zeros((r + 1, k, k))
+        self._toe_idx = np.subtract.outer(np.arange(m), np.arange(m)).T  # [j, n] = n - j
+        self._toe_idx = np.where(self._toe_idx >= 0, self._toe_idx, m)  # m: a zero slot
+        idx = np.subtract.outer(np.arange(r), np.arange(r))  # [r, j] = r - j
+        self._carry_idx = np.where(idx >= 0, idx, r)
         self.b = None
         self.a = None
         self.built_rows = 0
-        # Index tables for turning a sequence into a Toeplitz/triangular matrix.
-        jj, mm = np.meshgrid(np.arange(m), np.arange(m), indexing="ij")
-        self._toe_idx = np.where(mm >= jj, mm - jj, m)  # m points at a zero slot
-        kk, rr = np.meshgrid(np.arange(r), np.arange(r), indexing="ij")
-        self._carry_idx = np.where(rr > kk, rr - 1 - kk, r)
-        self._pw = np.zeros((m + 1, c, k, k))
-        self._phipw = np.zeros((r + 1, c, k, k))
+        self.qt = None
 
     def reset(self):
-        self.xhist[:] = 0.0
+        self.xbuf[:self.k] = 0.0
         self.yhist[:] = 0.0
 
     def set_coeffs(self, b, a, rows=None):
-        """Use these coefficients from now on; tables are rebuilt only if they changed."""
-        b = np.asarray(b, dtype=np.float64).reshape(-1, self.k + 1)
-        a = np.asarray(a, dtype=np.float64).reshape(-1, self.k)
+        """Use these coefficients from now on; tables are rebuilt only if they changed.
+
+        ``rows`` limits the carry table to blocks of rows*M frames (cheaper to build);
+        a longer block later rebuilds it.
+        """
+        b = np.asarray(b, dtype=np.float64).reshape(self.k + 1)
+        a = np.asarray(a, dtype=np.float64).reshape(self.k)
         rows = self.max_rows if rows is None else min(max(int(rows), 1), self.max_rows)
-        if (self.b is not None and rows <= self.built_rows and self.b.shape == b.shape
+        if (self.b is not None and rows <= self.built_rows
                 and np.array_equal(self.b, b) and np.array_equal(self.a, a)):
             return
         self.b, self.a = b.copy(), a.copy()
         self._build(rows)
 
     def _build(self, rows):
-        k, m = self.k, self.m
-        cc = self.b.shape[0]
-        comp = np.zeros((cc, k, k))
-        comp[:, 0, :] = -self.a
-        for i in range(1, k):
-            comp[:, i, i - 1] = 1.0
-        pw = _powers(comp, m + 1, self._pw[:, :cc])  # (m+1, cc, k, k)
-        h = np.zeros((cc, m + 1))
-        h[:, :m] = pw[:m, :, 0, 0].T  # all-pole impulse response
-        # Zero-state response of the whole filter to one row of input.
-        g = np.zeros((cc, m + 1))
+        k, m, c = self.k, self.m, self.c
+        b, a = self.b, self.a
+        comp = np.zeros((k, k))  # state (y[n-K], ..., y[n-1]), oldest first
+        comp[k - 1, :] = -a[::-1]
+        for i in range(k - 1):
+            comp[i, i + 1] = 1.0
+        pw = _powers(comp, m + 1, self._pw)
+        h = pw[:m, k - 1, k - 1]  # all-pole impulse response
+        g = np.zeros(m + 1)  # whole filter's impulse response, g[m] = 0 (zero slot)
         for j in range(k + 1):
-            g[:, j:m] += self.b[:, j:j + 1] * h[:, :m - j]
-        self.hmat = g[:, self._toe_idx]  # (cc, m, m): hmat[j, n] = g[n - j]
-        # Response to the K inputs before the row (FIR history).
-        self.hx = np.zeros((cc, k, m))
+            g[j:m] += b[j] * h[:m - j]
+        _spread(g[self._toe_idx], self.hk, c)
+        # Inputs x[-K..-1] before the row reach y[n] through taps b[j] with j > lag.
+        hx = np.zeros((k, m))
         for i in range(k):
-            for j in range(i + 1, k + 1):
-                lag = j - 1 - i
-                self.hx[:, i, lag:] += self.b[:, j:j + 1] * h[:, :m - lag]
-        # Response to the K outputs before the row (all-pole state).
-        self.omat = np.ascontiguousarray(pw[1:m + 1, :, 0, :].transpose(1, 2, 0))
-        phipw = _powers(pw[m], rows + 1, self._phipw[:, :cc])  # (rows+1, cc, k, k)
-        phit = np.zeros((rows + 1, cc, k, k))
-        phit[:rows] = phipw[:rows].transpose(0, 1, 3, 2)
-        # carry[(s,i),(r,j)] = (Phi**(r-1-s)).T[i, j] for s < r: the row-start state
-        # of row r from the forced end states of rows s < r.
-        carry_idx = self._carry_idx[:rows, :rows] if rows == self.max_rows else \
-            np.where(np.arange(rows)[None, :] > np.arange(rows)[:, None],
-                     np.arange(rows)[None, :] - 1 - np.arange(rows)[:, None], rows)
-        blocks = phit[carry_idx]  # (rows, rows, cc, k, k) as [s, r, c, i, j]
-        self.carry = np.ascontiguousarray(
-            blocks.transpose(2, 0, 3, 1, 4).reshape(cc, rows * k, rows * k))
-        # initial: row-start state of row r from the state before the block.
-        self.initial = np.ascontiguousarray(
-            phipw[:rows].transpose(1, 3, 0, 2).reshape(cc, k, rows * k))
+            t = i - k  # time of that input relative to the row start
+            for j in range(-t, k + 1):
+                hx[i, t + j:] += b[j] * h[:m - (t + j)]
+        _spread(hx, self.hxk, c)
+        _spread(pw[1:m + 1, k - 1, :].T, self.ok, c)  # state before the row -> y[n]
+        phipw = _powers(pw[m], rows, self._phipw)
+        ext = np.zeros((self.max_rows + 1, k, k))
+        ext[:rows] = phipw
+        blocks = ext[self._carry_idx[:rows, :rows]]  # [r, j] = Phi**(r - j), j <= r
+        self.qt = np.ascontiguousarray(blocks.transpose(0, 2, 1, 3).reshape(rows * k,
+                                                                           rows * k))
         self.built_rows = rows
 
     def run(self, x, y, n):
-        """Filter x[:, :n] into y[:, :n] (both (C, >= n) float64)."""
+        """Filter x[:n] into y[:n] ((frames, C) arrays, any float dtype)."""
         if n <= 0:
             return
         k, m, c = self.k, self.m, self.c
@@ -159,46 +160,36 @@ class IIRCore:
         if r > self.built_rows:
             self._build(r)
         npad = r * m
-        xr = self.xrows
-        xr[:, :n] = x[:, :n]
+        xb = self.xbuf
+        xb[k:k + n] = x[:n]
         if npad > n:
-            xr[:, n:npad] = 0.0
-        xv = xr[:, :npad].reshape(c, r, m)
-        xt = self.xtail[:, :r]
-        xt[:, 0, :] = self.xhist
-        for i in range(k):
-            if r > 1:
-                xt[:, 1:, i] = xr[:, m - 1 - i:(r - 1) * m:m]
-        yv = self.yrows[:, :npad].reshape(c, r, m)
-        np.matmul(xv, self.hmat, out=yv)
-        tmp = self.tmp_rows[:, :r]
-        np.matmul(xt, self.hx, out=tmp)
+            xb[k + n:k + npad] = 0.0
+        rows_x = xb[k:k + npad].reshape(r, m * c)
+        # Row r's K frames of history sit just before it in the same buffer.
+        tails = np.lib.stride_tricks.as_strided(self._xflat, shape=(r, k * c),
+                                                strides=(m * c * 8, 8))
+        yv = self.ybuf[:r]
+        tmp = self.tmp[:r]
+        np.matmul(rows_x, self.hk, out=yv)
+        np.matmul(tails, self.hxk, out=tmp)
         yv += tmp
-        # Forced end-of-row states (y[M-1], ..., y[M-K]) of every row.
-        uc = self.ucarry[:, :, :r * k]
-        uc.reshape(c, r, k)[:] = yv[:, :, m - k:][:, :, ::-1]
         kr = r * k
-        ss = self.sstart[:, :, :kr]
+        uc = self.ucarry
         if r > 1:
-            np.matmul(uc, self.carry[:, :kr, :kr], out=ss)
-            np.matmul(self.yhist, self.initial[:, :, :kr], out=self.stmp[:, :, :kr])
-            ss += self.stmp[:, :, :kr]
-        else:
-            np.matmul(self.yhist, self.initial[:, :, :kr], out=ss)
-        np.matmul(ss.reshape(c, r, k), self.omat, out=tmp)
+            uc[k:kr].reshape(r - 1, k * c)[:] = yv[:r - 1, (m - k) * c:]
+        ss = self.sstart[:kr]
+        np.matmul(self.qt[:kr, :kr], uc[:kr], out=ss)
+        np.matmul(ss.reshape(r, k * c), self.ok, out=tmp)
         yv += tmp
-        yflat = self.yrows
-        # New history: the last K inputs and outputs (older ones when n < K).
+        yflat = self.ybuf.reshape(-1, c)
+        # Histories for the next call: the last K inputs and outputs.
         if n >= k:
-            self.xhist[:] = xr[:, n - 1::-1][:, :k] if n == k else xr[:, n - 1:n - k - 1:-1]
-            self.yhist[:, 0, :] = yflat[:, n - 1::-1][:, :k] if n == k else \
-                yflat[:, n - 1:n - k - 1:-1]
+            self.yhist[:] = yflat[n - k:n]
         else:
-            self.xhist[:, n:] = self.xhist[:, :k - n].copy()
-            self.xhist[:, :n] = xr[:, n - 1::-1][:, :n]
-            self.yhist[:, 0, n:] = self.yhist[:, 0, :k - n].copy()
-            self.yhist[:, 0, :n] = yflat[:, n - 1::-1][:, :n]
-        y[:, :n] = yflat[:, :n]
+            self.yhist[:k - n] = self.yhist[n:].copy()
+            self.yhist[k - n:] = yflat[:n]
+        xb[:k] = xb[n:n + k]
+        y[:n] = yflat[:n]
 
 
 # --------------------------------------------------------------------------- design
@@ -269,24 +260,23 @@ def response_db(b, a, sample_rate, freqs_hz):
 # --------------------------------------------------------------------------- public
 
 class _Smoothed:
-    """Shared block plumbing: (frames, channels) float32 <-> (channels, frames) float64,
-    and the segmented ramp from the current parameters to the target."""
+    """Shared plumbing of Biquad and OnePole: the segmented ramp from the current
+    parameters to the target, and the public process/reset/response_db."""
 
     def __init__(self, sample_rate, order, channels, max_frames):
         self.sample_rate = float(sample_rate)
         self.channels = int(channels)
         self.max_frames = int(max_frames)
         self.core = IIRCore(order, self.channels, self.max_frames)
-        self.work = np.zeros((self.channels, self.max_frames))
-
-    def _coeffs(self, params):
-        raise NotImplementedError
-
-    def _segments(self, cur, tgt):
-        raise NotImplementedError
+        self._moved = False
 
     def _clamp_freq(self, freq_hz):
         return min(max(float(freq_hz), 1.0), 0.49 * self.sample_rate)
+
+    def _retarget(self, tgt):
+        if tgt != self.tgt:
+            self.tgt = tgt
+            self._moved = True
 
     def process(self, x, out=None):
         """Filter x (frames, channels) float32 into out (may be x itself); returns out.
@@ -300,27 +290,24 @@ class _Smoothed:
             return out
         if frames > self.max_frames:
             raise ValueError(f"block of {frames} frames exceeds max_frames={self.max_frames}")
-        work = self.work
-        work[:, :frames] = x.T
-        if self.cur == self.tgt:
-            self.core.run(work, work, frames)
-        else:
-            nseg = self._segments(self.cur, self.tgt)
-            nseg = max(1, min(nseg, MAX_SEGMENTS, frames))
-            edges = [round(frames * i / nseg) for i in range(nseg + 1)]
-            start = self.cur
-            for i in range(nseg):
-                frac = (i + 1) / nseg
-                p = self._interp(start, self.tgt, frac)
-                lo, hi = edges[i], edges[i + 1]
-                b, a = self._coeffs(p)
-                self.core.set_coeffs(b, a, rows=-(-(hi - lo) // self.core.m))
-                seg = work[:, lo:hi]
-                self.core.run(seg, seg, hi - lo)
-            self.cur = self.tgt
-            b, a = self._coeffs(self.cur)
-            self.b_now, self.a_now = b, a
-        out[:frames] = work[:, :frames].T
+        need = 0.0 if self.cur == self.tgt else self._segments(self.cur, self.tgt)
+        moved, self._moved = self._moved, False
+        # A target still creeping by less than a quarter step (a slow LFO) is followed
+        # once the step is worth a table rebuild, or as soon as it stops moving.
+        if need == 0.0 or (need < 0.25 and moved):
+            self.core.run(x, out, frames)
+            return out
+        nseg = max(1, min(math.ceil(need), MAX_SEGMENTS, frames))
+        start = self.cur
+        edge = 0
+        for i in range(nseg):
+            frac = (i + 1) / nseg
+            hi = round(frames * frac)
+            b, a = self._coeffs(self._interp(start, self.tgt, frac))
+            self.core.set_coeffs(b, a, rows=-(-(hi - edge) // self.core.m))
+            self.core.run(x[edge:hi], out[edge:hi], hi - edge)
+            edge = hi
+        self.cur = self.tgt
         return out
 
     def reset(self):
@@ -329,11 +316,10 @@ class _Smoothed:
         self.cur = self.tgt
         b, a = self._coeffs(self.cur)
         self.core.set_coeffs(b, a)
-        self.b_now, self.a_now = b, a
 
     def response_db(self, freqs_hz):
-        """Magnitude response (dB) of the coefficients the filter is set to (the target
-        of a ramp in progress) at the given frequencies."""
+        """Magnitude response (dB) at the given frequencies of the coefficients the
+        filter is set to (the target, when a ramp is in progress)."""
         b, a = self._coeffs(self.tgt)
         return response_db(b, a, self.sample_rate, freqs_hz)
 
@@ -364,9 +350,9 @@ class Biquad(_Smoothed):
     def set(self, freq_hz=None, q=None, gain_db=None):
         """New target parameters, reached by a smooth ramp across the next block."""
         f, qq, g = self.tgt
-        self.tgt = (f if freq_hz is None else self._clamp_freq(freq_hz),
+        self._retarget((f if freq_hz is None else self._clamp_freq(freq_hz),
                     qq if q is None else self._clamp_q(q),
-                    g if gain_db is None else float(gain_db))
+                    g if gain_db is None else float(gain_db)))
 
     def _coeffs(self, p):
         return rbj_coeffs(self.kind, self.sample_rate, p[0], p[1], p[2])
@@ -378,10 +364,9 @@ class Biquad(_Smoothed):
 
     @staticmethod
     def _segments(cur, tgt):
-        need = max(abs(math.log2(tgt[0] / cur[0])) / STEP_OCTAVES,
+        return max(abs(math.log2(tgt[0] / cur[0])) / STEP_OCTAVES,
                    abs(math.log2(tgt[1] / cur[1])) / STEP_Q_OCTAVES,
                    abs(tgt[2] - cur[2]) / STEP_DB)
-        return math.ceil(need)
 
 
 class OnePole(_Smoothed):
@@ -402,7 +387,7 @@ class OnePole(_Smoothed):
     def set(self, freq_hz=None):
         """New cutoff, reached by a smooth ramp across the next block."""
         if freq_hz is not None:
-            self.tgt = (self._clamp_freq(freq_hz),)
+            self._retarget((self._clamp_freq(freq_hz),))
 
     def _coeffs(self, p):
         return one_pole_coeffs(self.kind, self.sample_rate, p[0])
@@ -413,4 +398,4 @@ class OnePole(_Smoothed):
 
     @staticmethod
     def _segments(cur, tgt):
-        return math.ceil(abs(math.log2(tgt[0] / cur[0])) / STEP_OCTAVES)
+        return abs(math.log2(tgt[0] / cur[0])) / STEP_OCTAVES
