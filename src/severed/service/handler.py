@@ -53,11 +53,16 @@ class RequestError(SeveredError, ValueError):
 
 
 def default_loader(config_path):
-    """Load and validate the site config at ``config_path`` and the show it names."""
-    from severed.config import load_show, load_site  # written alongside; heavy-ish
+    """Load and validate the site config at ``config_path`` and the show it names,
+    checked against each other; ConfigError lists every problem."""
+    from severed.config import check_show_for_site, load_show, load_site
 
     site = load_site(config_path)
-    return site, load_show(site.show)
+    show = load_show(site.show)
+    errors, _warnings = check_show_for_site(show, site)
+    if errors:
+        raise ConfigError(errors)
+    return site, show
 
 
 def to_plain(value):
