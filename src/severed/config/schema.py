@@ -77,7 +77,8 @@ def check_value(value, f):
         for item in items:
             if item not in f.choices:
                 shown = ", ".join(str(c) for c in f.choices)
-                return f"{item!r} is not one of {shown}{did_you_mean(item, f.choices)}"
+                hint = did_you_mean(item, f.choices) if isinstance(item, str) else ""
+                return f"{item!r} is not one of {shown}{hint}"
     if f.kind in (int, float):
         if f.min is not None and value < f.min:
             return f"{value} is below the minimum {f.min:g}"
