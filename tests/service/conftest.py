@@ -3,8 +3,12 @@ import shutil
 import tempfile
 import threading
 
+import types
+
 import numpy as np
 import pytest
+
+from severed.config.model import SceneSpec, SensorSpec, Show, SiteConfig
 
 
 class FakeLoop:
@@ -81,3 +85,30 @@ def short_dir():
     path = tempfile.mkdtemp(prefix="sv-", dir="/tmp")
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+SITE = SiteConfig(path="/etc/severed/severed.toml", name="lobby", sensors=(
+    SensorSpec("door", "door", 17), SensorSpec("motion", "pir", 4, required=True),
+    SensorSpec("reward", "button", 27)))
+SHOW = Show(path=None, name="lumon", initial_scene="outie", scenes={
+    "outie": SceneSpec("outie", ()), "innie": SceneSpec("innie", ()),
+    "barrier": SceneSpec("barrier", (), overlay=True)})
+
+
+class Loader:
+    """Stands in for loading the config: returns ``result`` or raises it."""
+
+    def __init__(self):
+        self.result = (SITE, SHOW)
+        self.calls = []
+
+    def __call__(self, path):
+        self.calls.append(path)
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+@pytest.fixture
+def cfg():
+    return types.SimpleNamespace(site=SITE, show=SHOW, Loader=Loader)

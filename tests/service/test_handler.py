@@ -7,35 +7,15 @@ import wave
 import numpy as np
 import pytest
 
-from severed.config.model import SceneSpec, SensorSpec, Show, SiteConfig
+from severed.config.model import SceneSpec, Show, SiteConfig
 from severed.errors import ConfigError, ControlError
 from severed.service.control import ControlClient, ControlServer
 from severed.service.handler import ControlHandler
 
-SITE = SiteConfig(path="/etc/severed/severed.toml", name="lobby", sensors=(
-    SensorSpec("door", "door", 17), SensorSpec("motion", "pir", 4, required=True),
-    SensorSpec("reward", "button", 27)))
-SHOW = Show(path=None, name="lumon", initial_scene="outie", scenes={
-    "outie": SceneSpec("outie", ()), "innie": SceneSpec("innie", ()),
-    "barrier": SceneSpec("barrier", (), overlay=True)})
-
-
-class Loader:
-    def __init__(self):
-        self.result = (SITE, SHOW)
-        self.calls = []
-
-    def __call__(self, path):
-        self.calls.append(path)
-        if isinstance(self.result, Exception):
-            raise self.result
-        return self.result
-
-
 @pytest.fixture
-def rig(fake_loop, short_dir):
-    loader = Loader()
-    handler = ControlHandler(fake_loop, SITE, SHOW, loader=loader,
+def rig(fake_loop, short_dir, cfg):
+    loader = cfg.Loader()
+    handler = ControlHandler(fake_loop, cfg.site, cfg.show, loader=loader,
                              info=lambda: {"pin_factory": "mock", "safe_mode": False})
     server = ControlServer(os.path.join(short_dir, "c.sock"), handler).start()
     client = ControlClient(server.path)
@@ -127,11 +107,11 @@ def test_config_is_the_effective_site_config(rig):
     assert reply["show"]["scenes"] == ["outie", "innie", "barrier"]
 
 
-def test_reload_applies_a_valid_config(rig):
+def test_reload_applies_a_valid_config(rig, cfg):
     client, loop, loader, handler = rig
     new_show = Show(path="/etc/severed/show.toml", name="other", initial_scene="a",
                     scenes={"a": SceneSpec("a", ())})
-    new_site = SiteConfig(path=SITE.path, name="lobby", sensors=SITE.sensors[:1])
+    new_site = SiteConfig(path=cfg.site.path, name="lobby", sensors=cfg.site.sensors[:1])
     loader.result = (new_site, new_show)
     reply = client.request("reload")
     assert loader.calls == ["/etc/severed/severed.toml"]
@@ -141,7 +121,7 @@ def test_reload_applies_a_valid_config(rig):
     assert error_of(client, "scene", name="outie").startswith("scene: no scene 'outie'")
 
 
-def test_reload_refuses_an_invalid_config_and_keeps_the_show(rig):
+def test_reload_refuses_an_invalid_config_and_keeps_the_show(rig, cfg):
     client, loop, loader, handler = rig
     loader.result = ConfigError(["severed.toml: site.mains_hz: must be 50 or 60, not 55",
                                  "lumon.toml: scenes.x.layers.y.type: unknown layer type"])
@@ -150,7 +130,7 @@ def test_reload_refuses_an_invalid_config_and_keeps_the_show(rig):
     assert str(err.value) == ("config not reloaded: 2 problem(s); the running show is "
                               "unchanged")
     assert err.value.reply["problems"][0].startswith("severed.toml: site.mains_hz")
-    assert loop.reloads == [] and handler.show is SHOW
+    assert loop.reloads == [] and handler.show is cfg.show
     loader.result = FileNotFoundError(2, "No such file or directory", "/etc/severed/x.toml")
     assert error_of(client, "reload") == ("config not reloaded: cannot read "
                                           "/etc/severed/x.toml: No such file or directory")

@@ -1,0 +1,157 @@
+"""The maintenance commands as a technician types them, against a live control socket."""
+
+import argparse
+import json
+import os
+
+import pytest
+
+from severed.commands import maintenance
+from severed.errors import ConfigError, ControlError
+from severed.service.control import ControlServer
+from severed.service.handler import ControlHandler
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="severed")
+    sub = parser.add_subparsers(dest="command")
+    maintenance.register(sub)
+    return parser.parse_args(argv)
+
+
+def run(argv):
+    args = parse(argv)
+    return args.func(args)
+
+
+@pytest.fixture
+def daemon(fake_loop, short_dir, monkeypatch, cfg):
+    loader = cfg.Loader()
+    handler = ControlHandler(fake_loop, cfg.site, cfg.show, loader=loader,
+                             info=lambda: {"pin_factory": "MockFactory"})
+    server = ControlServer(os.path.join(short_dir, "c.sock"), handler).start()
+    monkeypatch.setenv("SEVERED_CONTROL", server.path)
+    yield fake_loop, loader
+    server.stop()
+
+
+def test_status_human_and_json(daemon, capsys):
+    assert run(["status"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"severed running (pid {os.getpid()}, up 0m 00s), site lobby, "
+                             f"show lumon")
+    assert out[1:7] == ["scene      outie", "tension    0.25", "volume     +0.0 dB",
+                        "level      peak -inf, rms -20.0 dBFS", "underruns  0",
+                        "sensors    door open, motion stop"]
+    assert run(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["scene"] == "outie"
+
+
+def test_commands_post_events(daemon, capsys):
+    loop, _ = daemon
+    assert run(["scene", "innie"]) == 0
+    assert run(["volume", "-12"]) == 0
+    assert run(["mute"]) == 0
+    assert run(["unmute"]) == 0
+    assert run(["trigger", "door.closed"]) == 0
+    assert run(["test-tone", "right", "--freq", "1000", "--seconds", "1"]) == 0
+    assert [(e.type, e.data) for e in loop.events] == [
+        ("cmd.scene", {"scene": "innie"}), ("cmd.volume", {"db": -12.0}),
+        ("cmd.mute", {}), ("cmd.unmute", {}), ("cmd.trigger", {"event": "door.closed"}),
+        ("cmd.test_tone", {"channel": "right", "freq_hz": 1000.0, "seconds": 1.0})]
+    assert capsys.readouterr().out.splitlines() == [
+        "cross-fading to innie", "volume -12.0 dB", "muted", "unmuted",
+        "triggered door.closed", "test tone 1000 Hz on right for 1 s"]
+
+
+def test_errors_reach_the_technician(daemon):
+    with pytest.raises(ControlError, match="scene: no scene 'nowhere'"):
+        run(["scene", "nowhere"])
+
+
+def test_sensors_table(daemon, capsys):
+    assert run(["sensors"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "name         kind     pin  state",
+        "door         door      17  open",
+        "motion       pir        4  stop  (required)",
+        "reward       button    27  -"]
+
+
+def test_watch_refreshes_one_screen(daemon, capsys):
+    assert run(["watch", "--count", "3", "--interval", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("scene      outie") == 3
+    assert "rms  [" + "#" * 20 + "." * 10 + "] -20.0 dBFS" in out  # -20 of a 60 dB scale
+
+
+def test_record_writes_a_file(daemon, capsys, tmp_path):
+    loop, _ = daemon
+    loop.start()
+    target = tmp_path / "take.wav"
+    assert run(["record", "0.3", str(target)]) == 0
+    assert target.stat().st_size == 44 + int(0.3 * 8000) * 2 * 2
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {target}"
+
+
+def test_record_bare_name_goes_to_the_recordings_dir():
+    assert maintenance.record_path("take.wav") == "/var/lib/severed/recordings/take.wav"
+    assert maintenance.record_path("./take.wav") == os.path.abspath("take.wav")
+
+
+def test_reload_prints_every_problem(daemon, capsys, cfg):
+    _, loader = daemon
+    loader.result = ConfigError(["a.toml: x: bad", "b.toml: y: worse"])
+    assert run(["reload"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["severed: error: config not reloaded: 2 problem(s); the running show is "
+                   "unchanged", "  a.toml: x: bad", "  b.toml: y: worse"]
+    loader.result = (cfg.site, cfg.show)
+    assert run(["reload"]) == 0
+    assert capsys.readouterr().out == "reloaded: show lumon\n"
+
+
+def test_config_prints_json(daemon, capsys):
+    assert run(["config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["site"]["name"] == "lobby" and printed["show"]["name"] == "lumon"
+
+
+def test_not_running(monkeypatch, short_dir):
+    monkeypatch.setenv("SEVERED_CONTROL", os.path.join(short_dir, "gone.sock"))
+    with pytest.raises(ControlError, match="severed is not running: no socket at"):
+        run(["status"])
+    # watch keeps trying instead of failing: a restart should not end it
+    assert run(["watch", "--count", "1"]) == 0
+
+
+def test_logs_runs_journalctl_with_flags(monkeypatch):
+    calls = []
+    monkeypatch.setattr(maintenance.shutil, "which", lambda name: "/usr/bin/" + name)
+    args = parse(["logs", "-p", "warning", "--since", "today", "--", "SENSOR=door"])
+    maintenance.cmd_logs(args, execvp=lambda file, argv: calls.append(argv))
+    assert calls == [["journalctl", "--unit", "severed.service", "--no-hostname", "--output",
+                      "short-iso", "--lines", "200", "--no-pager", "--priority", "warning",
+                      "--since", "today", "SENSOR=door"]]
+    args = parse(["logs", "-f", "-n", "20"])
+    assert maintenance.journalctl_argv(args, interactive=True)[-3:] == [
+        "--lines", "20", "--follow"]
+
+
+def test_doctor_exit_code_follows_failures(monkeypatch, capsys, short_dir):
+    from severed.service import doctor
+    monkeypatch.setenv("SEVERED_CONTROL", os.path.join(short_dir, "gone.sock"))
+    fake = (("a", lambda ctx: doctor.Result("ok", "fine")),
+            ("b", lambda ctx: doctor.Result("warn", "meh", "do this")))
+    monkeypatch.setattr(doctor, "CHECKS", fake)
+    monkeypatch.setattr(doctor.run_checks, "__defaults__", (fake,))
+    assert run(["doctor"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["[ok  ] a               fine", "[WARN] b               meh",
+                       "                       fix: do this"]
+    assert out[-1] == "0 failed, 1 warnings, 2 checks"
+    fail = (("c", lambda ctx: doctor.Result("fail", "broken", "fix it")),)
+    monkeypatch.setattr(doctor.run_checks, "__defaults__", (fail,))
+    assert run(["doctor", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == [
+        {"check": "c", "status": "fail", "message": "broken", "fix": "fix it"}]
