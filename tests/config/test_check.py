@@ -171,3 +171,16 @@ def test_example_site_config_passes_check_with_its_show():
         pytest.skip("the built-in show lumon is not written yet")
     assert rc == 0, err
     assert out.startswith(f"{EXAMPLE_SITE}: ok (site config 'lobby'")
+
+
+def test_development_site_config_is_valid():
+    """The site config used when none is given (package data) passes the checks."""
+    from importlib import resources
+
+    from severed.config import load_site
+
+    path = resources.files("severed") / "data" / "dev-site.toml"
+    if not path.is_file():
+        pytest.skip("no development site config in the package")
+    site = load_site(str(path))
+    assert site.pin_factory == "mock" and {s.name for s in site.sensors} >= {"door", "motion"}
