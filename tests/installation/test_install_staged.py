@@ -1,0 +1,194 @@
+"""install.sh and uninstall.sh against staged roots (--root): files, recorded commands,
+idempotence, dry runs and reversal. No test touches the live system."""
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+SOURCE_UNIT_PATH = "systemd/severed.service"
+WANTS = "etc/systemd/system/multi-user.target.wants/severed.service"
+
+
+def actions(root):
+    log = root / "var/lib/severed/install-actions.log"
+    return [shlex.split(line) for line in log.read_text().splitlines()]
+
+
+def test_staged_install_on_bookworm(staged_root, install, source_tree):
+    root = staged_root("firmware")
+    out = install(root, "--dac", "hifiberry-dacplus").stdout
+
+    unit = root / "etc/systemd/system/severed.service"
+    assert unit.read_bytes() == (source_tree / SOURCE_UNIT_PATH).read_bytes()
+    assert os.readlink(root / WANTS) == "/etc/systemd/system/severed.service"
+    assert (root / "etc/severed/severed.toml").read_bytes() == \
+        (source_tree / "installation/severed.toml").read_bytes()
+    journald = (root / "etc/systemd/journald.conf.d/severed.conf").read_text()
+    assert "Storage=volatile" in journald.splitlines()
+    assert (root / "var/cache/severed").is_dir()
+    assert (root / "var/lib/severed/install.state").read_text() == "dac=hifiberry-dacplus\n"
+    assert not (root / "usr/local/bin/severed").is_symlink()  # no venv, no command link
+
+    config = (root / "boot/firmware/config.txt").read_text().splitlines()
+    assert config[-4:] == ["dtoverlay=", "dtparam=audio=off", "dtoverlay=hifiberry-dacplus",
+                           "# --- end severed ---"]
+    assert "dtoverlay=vc4-kms-v3d,noaudio" in config
+    backup = root / "boot/firmware/config.txt.severed-backup"
+    assert backup.read_bytes() == (Path(__file__).parent / "fixtures/config-bookworm.txt").read_bytes()
+    # The Bookworm stub at /boot/config.txt is not the real one: untouched.
+    assert "has moved" in (root / "boot/config.txt").read_text()
+
+    recorded = actions(root)
+    assert ["groupadd", "--system", "severed"] in recorded
+    useradd = next(a for a in recorded if a[0] == "useradd")
+    assert useradd[-1] == "severed"
+    assert useradd[useradd.index("--groups") + 1] == "audio,gpio"
+    assert useradd[useradd.index("--home-dir") + 1] == "/var/lib/severed"
+    assert useradd[useradd.index("--shell") + 1] == "/usr/sbin/nologin"
+    apt = next(a for a in recorded if a[:2] == ["apt-get", "install"])
+    for package in ("python3-numpy", "python3-pyaudio", "python3-systemd",
+                    "python3-gpiozero", "python3-lgpio"):
+        assert package in apt
+    assert ["chown", "severed:severed", "/var/cache/severed"] in recorded
+    assert any(a[-2:] == ["/opt/severed/venv/bin/severed", "precompute"] for a in recorded)
+    assert not any(a[0] in ("systemctl", "raspi-config") for a in recorded)
+    assert not any("venv" in a for a in recorded)  # --no-venv
+    assert "reboot needed: yes" in out
+    assert "venv not built (--no-venv)" in out
+
+
+def test_second_run_changes_nothing(staged_root, install, tree_state):
+    root = staged_root("firmware")
+    install(root, "--dac", "rpi-digiampplus")
+    before = tree_state(root)
+    second = install(root)  # the DAC is remembered
+    assert tree_state(root) == before
+    assert "changed: nothing (everything was already in place)" in second.stdout
+    assert "reboot needed: no" in second.stdout
+
+
+def test_site_config_is_never_overwritten(staged_root, install):
+    root = staged_root("firmware")
+    install(root, "--dac", "hifiberry-dac")
+    site = root / "etc/severed/severed.toml"
+    site.write_text('[site]\nname = "edited on site"\n')
+    out = install(root).stdout
+    assert site.read_text() == '[site]\nname = "edited on site"\n'
+    assert "changed: nothing" in out
+
+
+def test_legacy_boot_layout(staged_root, install):
+    root = staged_root("boot")
+    install(root, "--dac", "rpi-dacplus")
+    config = (root / "boot/config.txt").read_text()
+    assert config.splitlines()[-2] == "dtoverlay=rpi-dacplus"
+    assert "dtoverlay=gpio-shutdown,gpio_pin=3" in config
+    assert not (root / "boot/firmware").exists()
+
+
+def test_changing_the_dac(staged_root, install):
+    root = staged_root("firmware")
+    install(root, "--dac", "hifiberry-dac")
+    out = install(root, "--dac", "wm8960").stdout
+    config = (root / "boot/firmware/config.txt").read_text()
+    assert "dtoverlay=wm8960-soundcard" in config and "dtoverlay=hifiberry-dac\n" not in config
+    assert config.count("# --- severed ---") == 1
+    assert "reboot needed: yes" in out
+    # The backup is the file from before the first install, not the first edit.
+    backup = (root / "boot/firmware/config.txt.severed-backup").read_text()
+    assert "severed" not in backup
+
+
+def test_pi_without_gpio_group(staged_root, install):
+    root = staged_root("pi-nogpio")
+    install(root, "--dac", "hifiberry-dac")
+    useradd = next(a for a in actions(root) if a[0] == "useradd")
+    assert useradd[useradd.index("--groups") + 1] == "audio"
+
+
+def test_plain_debian_skips_boot_config(staged_root, install):
+    root = staged_root("debian")
+    out = install(root).stdout  # no --dac needed off a Pi: "none"
+    assert "no config.txt (not a Raspberry Pi image): boot settings skipped" in out
+    assert not (root / "boot").exists()
+    apt = next(a for a in actions(root) if a[:2] == ["apt-get", "install"])
+    assert "python3-lgpio" not in apt
+    assert (root / "var/lib/severed/install.state").read_text() == "dac=none\n"
+
+
+def test_pi_needs_a_dac_name(staged_root, install, tree_state):
+    root = staged_root("firmware")
+    before = tree_state(root)
+    proc = install(root, check=False)
+    assert proc.returncode == 1
+    assert "--dac NAME" in proc.stderr and "hifiberry-dacplus" in proc.stderr
+    assert tree_state(root) == before
+    proc = install(root, "--dac", "hifibery-dac", check=False)
+    assert proc.returncode == 1 and "unknown DAC 'hifibery-dac'" in proc.stderr
+    assert tree_state(root) == before
+
+
+def test_dry_run_changes_nothing(staged_root, install, tree_state):
+    root = staged_root("firmware")
+    before = tree_state(root)
+    out = install(root, "--dac", "hifiberry-dac", "--dry-run", "--read-only").stdout
+    assert tree_state(root) == before
+    assert "dry run: nothing was changed." in out
+    assert "would: wrote /boot/firmware/config.txt" in out
+    assert "+dtoverlay=hifiberry-dac" in out  # the diff is shown
+
+
+def test_read_only_is_recorded_last(staged_root, install):
+    root = staged_root("firmware")
+    out = install(root, "--dac", "hifiberry-dac", "--read-only").stdout
+    recorded = actions(root)
+    assert recorded[-1] == ["raspi-config", "nonint", "do_overlayfs", "0"]
+    assert recorded[-2][:2] == ["apt-get", "install"] and recorded[-2][-1] == "overlayroot"
+    assert "read-only root" in out
+
+
+def test_show_prints_without_changing(staged_root, install, tree_state):
+    root = staged_root("firmware")
+    before = tree_state(root)
+    shown = install(root, "--dac", "hifiberry-dac", "--show", "config.txt").stdout
+    assert shown.endswith("dtoverlay=hifiberry-dac\n# --- end severed ---\n")
+    assert install(root, "--show", "journald").stdout.startswith("# Installed by")
+    assert tree_state(root) == before
+
+
+@pytest.mark.parametrize("layout", ["firmware", "boot"])
+def test_uninstall_reverses_the_install(staged_root, install, uninstall, tree_state, layout):
+    root = staged_root(layout)
+    before = tree_state(root)
+    install(root, "--dac", "hifiberry-dacplus")
+    kept = uninstall(root)
+    assert "kept /etc/severed" in kept.stdout
+    after = tree_state(root)
+    assert (root / "etc/severed/severed.toml").is_file()
+    assert (root / "var/cache/severed").is_dir()
+    for path in ("etc/systemd/system/severed.service", WANTS, "opt/severed",
+                 "etc/systemd/journald.conf.d/severed.conf",
+                 "var/lib/severed/install-actions.log"):
+        assert path not in after
+    config = "boot/firmware/config.txt" if layout == "firmware" else "boot/config.txt"
+    assert after[config] == before[config]  # byte for byte, vc4 line included
+
+    uninstall(root, "--purge")
+    after = tree_state(root)
+    recorded = (root / "var/lib/severed/uninstall-actions.log").read_text().splitlines()
+    assert "userdel severed" in recorded
+    # Only the record of the uninstall itself is left (and the directories holding it).
+    leftovers = {path for path in set(after) - set(before) if after[path][0] != "dir"}
+    assert leftovers == {"var/lib/severed/uninstall-actions.log"}
+    assert {path: after[path] for path in before} == before
+
+
+def test_uninstall_dry_run_changes_nothing(staged_root, install, uninstall, tree_state):
+    root = staged_root("firmware")
+    install(root, "--dac", "hifiberry-dac")
+    before = tree_state(root)
+    out = uninstall(root, "--dry-run", "--purge").stdout
+    assert tree_state(root) == before
+    assert "would: removed /etc/systemd/system/severed.service" in out
