@@ -256,6 +256,8 @@ class ControlServer:
             log.info("no group %s: the control socket is for root and %s only",
                      self.group, user_name(self.own_uid))
             return
+        if os.stat(self.path).st_gid == gid:
+            return  # the unit's Group=severed already gave it; chown is filtered there
         try:
             os.chown(self.path, -1, gid)
         except OSError as exc:
