@@ -1,0 +1,156 @@
+"""ScenarioDriver and KeyboardControl on MockFactory pins."""
+
+import io
+import os
+import termios
+import threading
+import time
+
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory
+
+from severed.config.model import Scenario, ScenarioStep, SensorSpec
+from severed.hardware.sensors import SensorBank
+from severed.hardware.simulate import KeyboardControl, ScenarioDriver
+
+SPECS = (
+    SensorSpec("door", "door", 17, pull="up", active_state="low"),
+    SensorSpec("motion", "pir", 4, pull="down", active_state="high"),
+    SensorSpec("reward", "button", 27, pull="up", active_state="low"),
+)
+
+
+class FastClock:
+    """Runs ``speed`` times faster than real time."""
+
+    def __init__(self, speed):
+        self.speed = speed
+        self.origin = time.monotonic()
+
+    def __call__(self):
+        return 1000.0 + (time.monotonic() - self.origin) * self.speed
+
+
+@pytest.fixture
+def bank():
+    Device.pin_factory = MockFactory()
+    edges = []
+    lock = threading.Lock()
+    clock = FastClock(20.0)
+
+    def on_edge(t, name, level):
+        with lock:
+            edges.append((t, name, level))
+
+    b = SensorBank(SPECS, on_edge=on_edge, clock=clock)
+    b.edges, b.clock = edges, clock
+    yield b
+    b.close()
+    Device.pin_factory.reset()
+    Device.pin_factory = None
+
+
+def test_driver_plays_sensor_steps_at_their_times(bank):
+    steps = (ScenarioStep(1.0, "door", 1), ScenarioStep(2.0, "motion", 1),
+             ScenarioStep(2.5, command="volume", args={"db": -6}),
+             ScenarioStep(3.0, "door", 0), ScenarioStep(3.5, "gate", 1),
+             ScenarioStep(4.0, "motion", 0))
+    commands = []
+    driver = ScenarioDriver(bank, Scenario(None, 5.0, steps=steps), clock=bank.clock,
+                            on_command=commands.append, poll_s=0.002)
+    driver.start()
+    t0 = driver._t0
+    assert driver.wait(timeout=2.0)  # 4 scenario seconds are 0.2 s real
+    driver.stop()
+    got = [(name, level) for _, name, level in bank.edges]
+    assert got == [("door", 1), ("motion", 1), ("door", 0), ("motion", 0)]
+    for (t, _, _), at_s in zip(bank.edges, (1.0, 2.0, 3.0, 4.0)):
+        assert at_s <= t - t0 < at_s + 0.5  # never early; late by a thread wake-up
+    assert [c.args for c in commands] == [{"db": -6}]
+    assert [s.at_s for _, s in driver.played] == [1.0, 2.0, 2.5, 3.0, 4.0]  # gate skipped
+    # Levels follow active_state: door closed = pin low, motion = pin high.
+    assert Device.pin_factory.pin(17).state == 1 and Device.pin_factory.pin(4).state == 0
+
+
+def test_driver_stops_promptly_while_waiting(bank):
+    steps = (ScenarioStep(10_000.0, "door", 1),)
+    driver = ScenarioDriver(bank, Scenario(None, 20_000.0, steps=steps), clock=bank.clock)
+    driver.start()
+    time.sleep(0.02)
+    start = time.monotonic()
+    driver.stop()
+    assert time.monotonic() - start < 0.3
+    assert bank.edges == [] and driver.played == []
+
+
+def test_driver_on_a_bank_that_is_not_mock_skips_steps_with_a_warning(caplog):
+    Device.pin_factory = None
+    no_gpio = SensorBank((), pin_factory="auto")
+    driver = ScenarioDriver(no_gpio, Scenario(None, 1.0, steps=(ScenarioStep(0.0, "door", 1),)))
+    driver.start()
+    assert driver.wait(timeout=1.0)
+    assert driver.played == [] and "door" in caplog.text
+
+
+def test_keyboard_keys_toggle_sensors_on_a_terminal(bank):
+    master, slave = os.openpty()
+    before = termios.tcgetattr(slave)
+    out = io.StringIO()
+    quit_called = threading.Event()
+    stdin = os.fdopen(slave, "rb", buffering=0, closefd=False)
+    keys = KeyboardControl(bank, status=lambda: "scene outie", on_quit=quit_called.set,
+                           stdin=stdin, stdout=out, redraw_s=0.01)
+    try:
+        assert keys.start()
+        during = termios.tcgetattr(slave)
+        assert not during[3] & termios.ICANON and not during[3] & termios.ECHO
+        os.write(master, b"dmr")
+        deadline = time.monotonic() + 2.0
+        while len(bank.edges) < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.write(master, b"rxq")  # release, an unbound key, quit
+        assert quit_called.wait(2.0)
+        keys.stop()
+        after = termios.tcgetattr(slave)
+    finally:
+        keys.stop()
+        os.close(master)
+        os.close(slave)
+    assert [(n, lvl) for _, n, lvl in bank.edges] == [
+        ("door", 1), ("motion", 1), ("reward", 1), ("reward", 0)]
+    # The terminal is given back exactly as it was.
+    assert during != before and after == before
+    assert "scene outie" in out.getvalue() and "door:ON" in out.getvalue()
+    assert "d door" in out.getvalue() and "q quit" in out.getvalue()
+
+
+def test_keyboard_restores_terminal_settings(bank):
+    master, slave = os.openpty()
+    try:
+        before = termios.tcgetattr(slave)
+        stdin = os.fdopen(slave, "rb", buffering=0, closefd=False)
+        keys = KeyboardControl(bank, stdin=stdin, stdout=io.StringIO(), redraw_s=0.01)
+        assert keys.start()
+        assert termios.tcgetattr(slave) != before
+        keys.stop()
+        assert termios.tcgetattr(slave) == before
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_keyboard_does_nothing_without_a_terminal(bank):
+    keys = KeyboardControl(bank, stdin=io.StringIO(""), stdout=io.StringIO())
+    assert keys.start() is False
+    keys.key("d")  # keys can still be fed directly
+    assert [(n, lvl) for _, n, lvl in bank.edges] == [("door", 1)]
+    keys.stop()
+
+
+def test_digit_keys_reach_any_sensor(bank):
+    keys = KeyboardControl(bank, stdin=io.StringIO(""), stdout=io.StringIO())
+    keys.key("2")
+    keys.key("2")
+    keys.key("9")  # no ninth sensor
+    assert [(n, lvl) for _, n, lvl in bank.edges] == [("motion", 1), ("motion", 0)]
