@@ -39,8 +39,9 @@ def register(subparsers):
 class _Run:
     """Loads files, remembers the site and show found, prints as it goes."""
 
-    def __init__(self, quiet, out=sys.stdout, err=sys.stderr):
+    def __init__(self, quiet, out=sys.stdout, err=sys.stderr, traceback=False):
         self.quiet = quiet
+        self.traceback = traceback
         self.out, self.err = out, err
         self.bad = False
         self.site = None
@@ -67,19 +68,28 @@ class _Run:
         if not self.quiet:
             print(text, file=self.out)
 
-    def load(self, loader, *args, **kw):
+    def load(self, loader, source, **kw):
         """Call a loader; return its result, or None after printing its problems."""
         from severed.errors import ConfigError
 
         warnings = []
         try:
-            result = loader(*args, warnings=warnings, **kw)
+            result = loader(source, warnings=warnings, **kw)
         except ConfigError as exc:
             self.warnings(warnings)
             self.problems(exc.problems)
             return None
+        except Exception as exc:  # a bug must not hide the other files' results
+            if self.traceback:
+                raise
+            self.crashed(source, exc)
+            return None
         self.warnings(warnings)
         return result
+
+    def crashed(self, source, exc):
+        self.problems([f"{source}: cannot check: {type(exc).__name__}: {exc} "
+                       "(run with --traceback for details)"])
 
 
 def run(args, out=None, err=None):
@@ -88,7 +98,8 @@ def run(args, out=None, err=None):
     from severed.config.show import resolve_show
     from severed.errors import ConfigError
 
-    r = _Run(args.quiet, out or sys.stdout, err or sys.stderr)
+    r = _Run(args.quiet, out or sys.stdout, err or sys.stderr,
+             traceback=getattr(args, "traceback", False))
     if args.site:
         r.site = r.load(load_site, args.site)
     if args.show:
@@ -110,10 +121,9 @@ def run(args, out=None, err=None):
         try:
             _check_one(r, path, kind)
         except Exception as exc:  # a bug must not hide the other files' results
-            if getattr(args, "traceback", False):
+            if r.traceback:
                 raise
-            r.problems([f"{path}: cannot check: {type(exc).__name__}: {exc} "
-                        "(run with --traceback for details)"])
+            r.crashed(path, exc)
     return 1 if r.bad else 0
 
 

@@ -79,10 +79,8 @@ TRANSITION_FIELDS = (
 
 def layer_types():
     """The registry of layer types (type name -> Layer class)."""
-    try:
-        from severed.engine.layers import LAYER_TYPES
-    except ImportError:  # the package does not re-export it yet
-        from severed.engine.layers.base import LAYER_TYPES
+    from severed.engine.layers import LAYER_TYPES  # importing it registers every type
+
     return LAYER_TYPES
 
 
