@@ -162,8 +162,8 @@ def check_site_data(data, path, report):
     if "hours" in data:
         h = check_table(data["hours"], HOURS_FIELDS, "hours", report)
         if h["open"] == h["close"]:
-            report.error("hours.close", f"is the same time as open ({h['open']}); remove "
-                         "[hours] to stay open all day")
+            report.error("hours.close", f"is the same time as open ({h['open']}): for "
+                         "whole days write open = \"00:00\" and close = \"24:00\"")
         if isinstance(h["days"], list) and len(set(h["days"])) != len(h["days"]):
             report.error("hours.days", "names a day twice")
         if not h["days"]:
