@@ -311,3 +311,38 @@ def test_events_of_several_sensors_come_in_time_order():
     cond.edge(1.0, "door", 1)
     cond.edge(1.1, "motion", 1)
     assert ev(cond.poll(2.0)) == [(1.2, "motion.start", None), (1.3, "door.closed", None)]
+
+
+# ------------------------------------------------------------- interplay
+
+def test_stop_pending_when_quarantined_comes_at_recovery():
+    cond = Conditioner([flappy(merge_s=5.0)], 0.0)
+    # Closed at 0.05; opened at 3.05, so the open event is due at 8.05 (merge).
+    assert run(cond, [(0.0, "door", 1), (3.0, "door", 0)], 3.1) == [
+        (0.05, "door.closed", None)]
+    # The open at 3.0 is the first of six changes within 2 s: fault at 4.12. The open
+    # event due at 8.05 falls inside the quarantine, so it comes at recovery.
+    out = run(cond, chatter(4.0, [1, 0, 1, 0, 1, 0]), 20.0)
+    assert out == [(4.12, "door.fault", "flapping"), (14.12, "door.recovered", "flapping"),
+                   (14.12, "door.open", None)]
+    assert cond.states() == {"door": "inactive"}
+
+
+def test_state_that_returns_during_quarantine_needs_no_event():
+    cond = Conditioner([flappy(merge_s=5.0)], 0.0)
+    run(cond, [(0.0, "door", 1), (3.0, "door", 0)], 3.1)
+    # Ends closed, as the show was last told: recovery alone, no closed/open pair.
+    out = run(cond, chatter(4.0, [1, 0, 1, 0, 1]), 20.0)
+    assert out == [(4.12, "door.fault", "flapping"), (14.12, "door.recovered", "flapping")]
+    assert cond.states() == {"door": "active"}
+
+
+def test_flapping_while_stuck_recovers_from_both():
+    cond = Conditioner([flappy(stuck_after_s=10.0)], 0.0)
+    cond.edge(0.0, "door", 1)
+    assert ev(cond.poll(10.05)) == [(0.05, "door.closed", None),
+                                    (10.05, "door.fault", "stuck")]
+    out = run(cond, chatter(11.0, [0, 1, 0, 1, 0, 1, 0]), 30.0)
+    assert out == [(11.15, "door.fault", "flapping"), (21.15, "door.recovered", "flapping"),
+                   (21.15, "door.recovered", "stuck"), (21.15, "door.open", None)]
+    assert cond.states() == {"door": "inactive"}
