@@ -91,3 +91,21 @@ def test_alsa_probe_noise_is_kept_off_stderr(alsa_home, run_in_alsa_home):
     assert proc.returncode == 0
     assert int(proc.stdout) >= 2
     assert "ALSA lib" not in proc.stderr and "jack server" not in proc.stderr
+
+
+def test_open_sink_picks_the_card_when_one_exists(alsa_home, run_in_alsa_home, tmp_path):
+    home, captures = alsa_home
+    code = (
+        "import numpy as np, sys\n"
+        "from severed.config.model import AudioConfig\n"
+        "from severed.hardware.sinks import open_sink\n"
+        "cfg = AudioConfig(device='severedtest', block_frames=512, sample_format='int16')\n"
+        "with open_sink(cfg, fallback_wav_path=sys.argv[1]) as sink:\n"
+        "    sink.write(np.full((512, 2), 0.25, np.float32))\n"
+        "print(type(sink).__name__)\n")
+    proc = run_in_alsa_home(home, code, str(tmp_path / "fallback.wav"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "PyAudioSink"
+    assert not (tmp_path / "fallback.wav").exists()
+    got = np.frombuffer(captures["severedtest"].read_bytes(), np.int16).reshape(-1, 2)
+    assert np.count_nonzero(np.all(got == 8192, axis=1)) == 512
