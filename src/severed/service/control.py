@@ -461,6 +461,7 @@ class ControlServer:
                 self._close(conn)
 
     def _close(self, conn):
+        conn.closing = True
         fd = conn.sock.fileno()
         if fd == -1:
             return
