@@ -35,6 +35,10 @@ APT_PACKAGES=(python3 python3-venv python3-setuptools python3-wheel alsa-utils
               python3-numpy python3-pyaudio python3-systemd python3-gpiozero)
 PI_APT_PACKAGES=(python3-lgpio)
 BUILD_PACKAGES=(python3-dev gcc pkg-config portaudio19-dev libsystemd-dev)
+# The venv must sit on Debian's python, the one apt's python3-* packages are built for,
+# not on whatever python3 comes first in PATH (pyenv, conda).
+SYSTEM_PYTHON=/usr/bin/python3
+[ -x "$SYSTEM_PYTHON" ] || SYSTEM_PYTHON=python3
 
 source_dir=$(cd "$here/.." && pwd)
 dac=""
@@ -99,12 +103,17 @@ if [ -z "$dac" ]; then
     if [ -n "$previous_dac" ]; then
         dac=$previous_dac
     elif [ "$is_pi" -eq 1 ]; then
-        die "say which DAC HAT is fitted: --dac NAME (see hardware/README.md). Known: $(bootconfig dacs "$DACS_TOML" | tr '\n' ' ')"
+        need_dac() {
+            die "say which DAC HAT is fitted: --dac NAME (see hardware/README.md). Known: $(bootconfig dacs "$DACS_TOML" | tr '\n' ' ')"
+        }
+        [ -n "$show" ] || need_dac
     else
         dac=none
     fi
 fi
-bootconfig dac "$DACS_TOML" "$dac" name >/dev/null 2>"$work/err" || die "$(cat "$work/err")"
+if [ -n "$dac" ]; then
+    bootconfig dac "$DACS_TOML" "$dac" name >/dev/null 2>"$work/err" || die "$(cat "$work/err")"
+fi
 
 # --- what each file should hold ------------------------------------------------------
 render_config_txt() {  # -> stdout; warnings to stderr
@@ -115,6 +124,7 @@ render_show() {
     case "$1" in
         config.txt|/boot/config.txt|/boot/firmware/config.txt)
             [ -n "$config_txt" ] || die "no config.txt on this system (not a Raspberry Pi image)"
+            [ -n "$dac" ] || need_dac
             render_config_txt ;;
         journald|"$JOURNALD_DROPIN") cat "$here/journald-severed.conf" ;;
         unit|severed.service|"$UNIT") cat "$source_dir/systemd/severed.service" ;;
@@ -242,7 +252,7 @@ make_venv() {
     local stamp_want
     stamp_want="$(source_hash)$extra"
     if staged; then
-        act "venv $VENV" -- python3 -m venv --system-site-packages "$VENV"
+        act "venv $VENV" -- /usr/bin/python3 -m venv --system-site-packages "$VENV"
         # The path is this machine's checkout: copy it to the target, or run install.sh
         # inside the image (chroot), where the venv is built for real.
         act "severed$extra into the venv" -- "$VENV/bin/pip" install --no-build-isolation \
@@ -255,7 +265,7 @@ make_venv() {
     fi
     if [ ! -x "$VENV/bin/python" ]; then
         act "venv $VENV (sees apt's numpy, pyaudio, gpiozero, lgpio)" -- \
-            python3 -m venv --system-site-packages "$VENV"
+            "$SYSTEM_PYTHON" -m venv --system-site-packages "$VENV"
     fi
     local pip=("$VENV/bin/pip" install --no-input --disable-pip-version-check --no-build-isolation)
     if [ "$DRY_RUN" -eq 1 ]; then
