@@ -1,0 +1,114 @@
+"""CPU cost of the DSP building blocks, per 2048-frame block at 48 kHz.
+
+Run: ``.venv/bin/python benchmarks/bench_oscillators.py [--blocks N]``
+
+Prints process-time microseconds per block (the best of several rounds, so other load
+on the machine inflates it as little as possible; the median is shown beside it) and
+the milliseconds of CPU per second of audio that follow. A Pi Zero 2 W core is about
+ten times slower than a desktop core.
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from severed.engine.dsp.envelopes import Adsr, Decay
+from severed.engine.dsp.modulation import Drift, Lfo, Smoother
+from severed.engine.dsp.oscillators import Oscillator
+from severed.engine.dsp.saturation import Saturator, soft_clip
+
+SAMPLE_RATE = 48000
+FRAMES = 2048
+PAD_HZ = np.array([55.0, 55.3, 82.4, 82.0, 110.0, 110.6, 130.8, 164.8])
+
+
+def measure(step, blocks, rounds=7):
+    """Per-block process time in microseconds: (best round, median round)."""
+    step(0)  # warm up: tables, views
+    per_block = []
+    for r in range(rounds):
+        start = time.process_time()
+        for i in range(blocks):
+            step(i)
+        per_block.append((time.process_time() - start) / blocks * 1e6)
+    return min(per_block), statistics.median(per_block)
+
+
+def cases():
+    out8 = np.zeros((8, FRAMES), np.float32)
+    buf = np.zeros(FRAMES, np.float32)
+    mono = np.zeros((1, FRAMES), np.float32)
+
+    saw = Oscillator(SAMPLE_RATE, "saw", voices=8, max_frames=FRAMES)
+    yield "8 saw voices, steady pitch", lambda i: saw.render(out8, FRAMES, 110.0)
+
+    saw_drift = Oscillator(SAMPLE_RATE, "saw", voices=8, max_frames=FRAMES)
+    drift = Drift(8, 10.0, 0.2, np.random.default_rng(1))
+    block_s = FRAMES / SAMPLE_RATE
+
+    def drifting(i):
+        cents = drift.value(i * block_s)
+        saw_drift.render(out8, FRAMES, PAD_HZ * 2.0 ** (cents / 1200.0))
+    yield "8 saw voices, drifting (Drift incl.)", drifting
+
+    sine = Oscillator(SAMPLE_RATE, "sine", voices=8, max_frames=FRAMES)
+    partials = 120.0 * np.arange(1, 9)
+    yield "8 sine partials, steady", lambda i: sine.render(out8, FRAMES, partials)
+
+    one = Oscillator(SAMPLE_RATE, "square", voices=1, max_frames=FRAMES)
+    yield "1 square voice, vibrato", lambda i: one.render(mono, FRAMES, 220.0 + (i % 7))
+
+    smoother = Smoother(0.0, time_s=0.05, sample_rate=SAMPLE_RATE)
+
+    def smoothing(i):
+        smoother.set(float(i % 2))
+        smoother.ramp(buf, FRAMES)
+    yield "Smoother.ramp, moving every block", smoothing
+
+    settled = Smoother(0.5, sample_rate=SAMPLE_RATE)
+    yield "Smoother.next_block, settled", lambda i: settled.next_block(FRAMES)
+
+    lfo = Lfo("random", 0.3, rng=np.random.default_rng(2))
+    yield "Lfo(random).value", lambda i: lfo.value(i * block_s)
+
+    adsr = Adsr(SAMPLE_RATE, 0.01, 0.2, 0.6, 0.5, max_frames=FRAMES)
+
+    def enveloping(i):
+        if i % 8 == 0:
+            adsr.gate(True, offset=100)
+        elif i % 8 == 4:
+            adsr.gate(False, offset=700)
+        adsr.render(buf, FRAMES)
+    yield "Adsr.render (gates every 4 blocks)", enveloping
+
+    decay = Decay(SAMPLE_RATE, tau_s=0.001, max_frames=FRAMES)
+
+    def decaying(i):
+        if i % 4 == 0:
+            decay.trigger(offset=300)
+        decay.render(buf, FRAMES)
+    yield "Decay.render (trigger every 4 blocks)", decaying
+
+    x = (0.8 * np.sin(np.arange(FRAMES) * 0.05)).astype(np.float32)
+    yield "soft_clip", lambda i: soft_clip(x, 2.0, out=buf)
+    sat = Saturator(drive_db=6.0, mix=0.5, max_frames=FRAMES)
+    yield "Saturator.process, steady drive", lambda i: sat.process(x, buf)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=400, help="blocks per round")
+    args = parser.parse_args()
+    blocks_per_s = SAMPLE_RATE / FRAMES
+    print(f"{FRAMES} frames per block at {SAMPLE_RATE} Hz; process time, best / median "
+          f"of 7 rounds of {args.blocks} blocks")
+    print(f"{'case':42s} {'us/block':>9s} {'median':>8s} {'ms CPU/s audio':>15s}")
+    for name, step in cases():
+        best, median = measure(step, args.blocks)
+        print(f"{name:42s} {best:9.1f} {median:8.1f} {best * blocks_per_s / 1000:15.3f}")
+
+
+if __name__ == "__main__":
+    main()
