@@ -122,8 +122,11 @@ def test_watchdog_pings_at_half_interval_while_progressing_and_stops_when_hung(
             assert notify_socket.recv(4096) == b"WATCHDOG=1"
             stamps.append(time.monotonic())
         gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-        assert len(stamps) >= 5
-        assert all(0.07 < gap < 0.16 for gap in gaps), gaps
+        assert len(stamps) >= 4
+        # Half of WATCHDOG_USEC on average; single gaps may stretch on a loaded machine
+        # but never shrink below the interval's wait.
+        assert sum(gaps) / len(gaps) == pytest.approx(0.1, abs=0.03), gaps
+        assert all(0.09 < gap < 0.25 for gap in gaps), gaps
 
         loop.running.clear()  # the render loop hangs
         time.sleep(0.12)
