@@ -124,9 +124,9 @@ def test_watchdog_pings_at_half_interval_while_progressing_and_stops_when_hung(
         gaps = [b - a for a, b in zip(stamps, stamps[1:])]
         assert len(stamps) >= 4
         # Half of WATCHDOG_USEC on average; single gaps may stretch on a loaded machine
-        # but never shrink below the interval's wait.
+        # (the reader may be late for one and on time for the next).
         assert sum(gaps) / len(gaps) == pytest.approx(0.1, abs=0.03), gaps
-        assert all(0.09 < gap < 0.25 for gap in gaps), gaps
+        assert all(0.04 < gap < 0.25 for gap in gaps), gaps
 
         loop.running.clear()  # the render loop hangs
         time.sleep(0.12)
