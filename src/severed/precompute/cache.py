@@ -1,0 +1,250 @@
+"""The precompute cache: rendered audio on disk, keyed by what it was made from.
+
+An entry is one ``.npy`` file (float32, shape (frames, channels)) plus a small JSON
+sidecar, named after a hash of everything the audio depends on: for a recipe its name,
+parameters, the sample rate and the source code that renders it; for a user stem the
+file's size, mtime and content (see ``stems.py``). Change any of those and the entry is
+simply not found: it is rendered again under a new name.
+
+    cache = Cache.for_site(site)                 # SEVERED_CACHE, else site.cache_dir
+    audio = cache.get_or_render(Recipe("sine_ping", {"freq_hz": 880}), 48000)
+
+Entries are read with ``np.load(mmap_mode="r")``: a long stem is paged in from disk as
+it plays and costs little memory. Writes are atomic (a temporary file in the same
+directory, fsync, rename, fsync of the directory), so a crash or power cut leaves
+either the whole entry or none. The sidecar records the shape and a checksum of the
+first and last blocks: a truncated or damaged entry is noticed, logged and rendered
+again. When the directory cannot be written (read-only root, disk full) the audio is
+kept in memory for this run and a warning names the directory; nothing fails.
+
+An item is anything with ``label``, ``key_parts(sample_rate)`` and
+``render(sample_rate)``: :class:`~severed.precompute.recipes.Recipe` and
+:class:`~severed.precompute.stems.Stem`.
+"""
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import zlib
+
+import numpy as np
+
+from severed.errors import CacheError
+from severed.precompute.recipes import canonical_json, checked_audio
+
+log = logging.getLogger("severed.precompute")
+
+DEFAULT_DIR = "/var/cache/severed"
+ENV_VAR = "SEVERED_CACHE"
+FORMAT = 1  # bump when the layout of entries changes: every entry is rebuilt
+CHECK_FRAMES = 4096  # frames at each end covered by the sidecar's checksums
+SUFFIX = ".npy"
+SIDECAR = ".json"
+
+
+def cache_dir(site=None, override=None):
+    """The cache directory: ``override``, else $SEVERED_CACHE, else the site config's
+    ``cache_dir``, else /var/cache/severed; ``~`` expanded."""
+    path = override or os.environ.get(ENV_VAR) or (site.cache_dir if site is not None
+                                                   else None) or DEFAULT_DIR
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def entry_key(item, sample_rate):
+    """The hex key of ``item`` rendered at ``sample_rate``."""
+    parts = {"format": FORMAT, **item.key_parts(sample_rate)}
+    return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
+
+
+def _slug(label):
+    s = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(label)).strip("._") or "entry"
+    return s[:40]
+
+
+def _block_crc(audio, which):
+    part = audio[:CHECK_FRAMES] if which == "head" else audio[-CHECK_FRAMES:]
+    return zlib.crc32(np.ascontiguousarray(part, dtype=np.float32).tobytes())
+
+
+class Cache:
+    """A directory of rendered audio (``directory=None``: memory only, for tests and
+    laptops without a cache)."""
+
+    def __init__(self, directory=None, sample_rate=48000):
+        self.directory = (os.path.abspath(os.path.expanduser(directory))
+                          if directory is not None else None)
+        self.sample_rate = int(sample_rate)
+        self._memory = {}  # key -> audio kept for this run (loaded or unwritable)
+        self._lock = threading.Lock()  # layers may be built on more than one thread
+        self._warned_dir = False
+
+    @classmethod
+    def for_site(cls, site=None, override=None):
+        """The cache of a site config (see :func:`cache_dir`) at its sample rate."""
+        rate = site.audio.sample_rate if site is not None else 48000
+        return cls(cache_dir(site, override), sample_rate=rate)
+
+    # -- where and whether -------------------------------------------------------
+
+    def paths(self, item, sample_rate=None):
+        """(audio path, sidecar path) of ``item``'s entry; (None, None) in memory only."""
+        if self.directory is None:
+            return None, None
+        key = entry_key(item, sample_rate or self.sample_rate)
+        base = os.path.join(self.directory, f"{_slug(item.label)}-{key[:24]}")
+        return base + SUFFIX, base + SIDECAR
+
+    def status(self, item, sample_rate=None):
+        """"present", "missing" or "corrupt: REASON" for ``item``'s entry on disk."""
+        audio, reason = self._load(item, sample_rate or self.sample_rate)
+        if audio is not None:
+            return "present"
+        return "missing" if reason is None else f"corrupt: {reason}"
+
+    # -- getting audio -----------------------------------------------------------
+
+    def get_or_render(self, item, sample_rate=None, *, warn_missing=True):
+        """The audio of ``item`` (float32 (frames, channels), read-only, maybe memory
+        mapped), rendering and storing it first when it is missing or damaged.
+
+        Rendering here is slow (run ``severed precompute`` at install time), so a
+        missing entry is logged as a warning unless ``warn_missing`` is false.
+        Errors of the item itself (an unknown recipe, an unreadable stem) propagate.
+        """
+        audio, _ = self.ensure(item, sample_rate, warn_missing=warn_missing)
+        return audio
+
+    def ensure(self, item, sample_rate=None, *, warn_missing=False):
+        """Like get_or_render; returns (audio, what) where what is "present",
+        "rendered" (and stored), or "memory" (rendered, kept in memory only)."""
+        rate = int(sample_rate or self.sample_rate)
+        key = entry_key(item, rate)
+        with self._lock:
+            if key in self._memory:
+                return self._memory[key], "present"
+            audio, reason = self._load(item, rate)
+            if audio is not None:
+                self._memory[key] = audio
+                return audio, "present"
+            path, _ = self.paths(item, rate)
+            if reason is not None:
+                log.warning("precompute cache entry %s (%s) is damaged: %s; rendering it "
+                            "again", item.label, path, reason)
+            elif warn_missing:
+                log.warning("precompute cache missing %s: rendering now; run `severed "
+                            "precompute`", item.label)
+            audio = checked_audio(item.render(rate), item.label)
+            audio.setflags(write=False)
+            stored = self._store(item, rate, key, audio)
+            if stored is not None:
+                audio = stored
+            self._memory[key] = audio
+            return audio, ("rendered" if stored is not None else "memory")
+
+    def forget(self):
+        """Drop the audio this object holds (entries on disk stay)."""
+        with self._lock:
+            self._memory.clear()
+
+    # -- disk ----------------------------------------------------------------------
+
+    def _load(self, item, rate):
+        """(audio, None) for a valid entry, (None, None) when absent, (None, reason)
+        when present but damaged."""
+        path, side = self.paths(item, rate)
+        if path is None or not os.path.exists(side):
+            return None, None
+        try:
+            with open(side, encoding="utf-8") as f:
+                meta = json.load(f)
+            audio = np.load(path, mmap_mode="r", allow_pickle=False)
+        except FileNotFoundError:
+            return None, "the audio file is missing"
+        except (OSError, ValueError, EOFError) as exc:
+            return None, f"cannot be read ({exc})"
+        if audio.dtype != np.float32 or audio.ndim != 2:
+            return None, f"holds {audio.dtype} of shape {audio.shape}, not float32 frames"
+        if [int(audio.shape[0]), int(audio.shape[1])] != [meta.get("frames"),
+                                                           meta.get("channels")]:
+            return None, (f"has shape {audio.shape} but its sidecar says "
+                          f"({meta.get('frames')}, {meta.get('channels')})")
+        if (_block_crc(audio, "head") != meta.get("head_crc")
+                or _block_crc(audio, "tail") != meta.get("tail_crc")):
+            return None, "checksum mismatch"
+        return audio, None
+
+    def _store(self, item, rate, key, audio):
+        """Write the entry atomically and return it memory mapped; None when the
+        directory cannot be written (then a warning names it)."""
+        path, side = self.paths(item, rate)
+        if path is None:
+            return None
+        meta = {"label": item.label, "key": key, "sample_rate": rate,
+                "frames": int(audio.shape[0]), "channels": int(audio.shape[1]),
+                "head_crc": _block_crc(audio, "head"), "tail_crc": _block_crc(audio, "tail"),
+                "made_from": item.key_parts(rate)}
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            # The audio first, then the sidecar: an entry counts only once its sidecar
+            # exists, so a crash between the two leaves nothing that looks valid.
+            _atomic_write(path, lambda f: np.save(f, audio, allow_pickle=False))
+            text = json.dumps(meta, indent=1, sort_keys=True).encode()
+            _atomic_write(side, lambda f: f.write(text))
+            _fsync_dir(self.directory)
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except OSError as exc:
+            why = {errno.ENOSPC: "the disk is full", errno.EROFS: "it is read-only",
+                   errno.EACCES: "permission denied",
+                   errno.EDQUOT: "over quota"}.get(exc.errno, str(exc))
+            log.warning("precompute cache %s cannot be written (%s): keeping %s in memory "
+                        "for this run", self.directory, why, item.label)
+            return None
+
+
+def _atomic_write(path, write):
+    """Write a file by ``write(fileobj)`` so that it appears whole or not at all."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _fsync_dir(directory):
+    """Make the renames durable (the directory entry itself must reach the disk)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def require_writable(directory):
+    """Raise CacheError naming ``directory`` when entries cannot be written there."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".probe-", dir=directory)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise CacheError(f"precompute cache {directory} cannot be written: "
+                         f"{exc.strerror or exc}") from None

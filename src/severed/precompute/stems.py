@@ -1,0 +1,134 @@
+"""User stems: audio files a show names, converted once into the cache.
+
+    stem = Stem(resolve_stem_path("stems/waiting_room.flac", base_dir=show_dir))
+    audio = cache.get_or_render(stem, 48000)   # float32 (frames, 1 or 2), at 48 kHz
+
+A stem may be WAV, FLAC or OGG (see ``decode.py``), any rate, bit depth, mono or
+stereo; it is converted to float32 at the engine's rate with the numpy resampler
+(``resample.py``). The cache key holds the file's size, mtime and a hash of its
+content (plus the source of the conversion code), not its path: moving a file keeps its
+entry, editing it makes a new one. Files with more than two channels keep the first two.
+
+A missing or unreadable file raises CacheError naming it; the sampler layer turns that
+into silence for its own layer only.
+"""
+
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from severed.errors import CacheError
+from severed.precompute import decode, resample
+from severed.precompute.recipes import source_hash
+
+log = logging.getLogger("severed.precompute")
+
+#: Converted audio larger than this (bytes) is built in a file-backed map on disk rather
+#: than in memory, so a long stem converts within a Pi Zero's 512 MB.
+IN_MEMORY_MAX_BYTES = 32 * 1024 * 1024
+HASH_CHUNK = 1 << 20
+
+_CONTENT = {}  # (path, size, mtime_ns) -> content hash, for this process
+
+
+def resolve_stem_path(path, base_dir=None):
+    """An absolute path for a stem named in a show: absolute paths as given; relative
+    ones against ``base_dir`` (the show file's folder) when given and the file is there,
+    else against the current directory."""
+    path = os.path.expanduser(str(path))
+    if os.path.isabs(path):
+        return path
+    if base_dir is not None:
+        candidate = os.path.join(base_dir, path)
+        if os.path.exists(candidate):
+            return os.path.abspath(candidate)
+    return os.path.abspath(path)
+
+
+def content_hash(path):
+    """blake2b of the file's bytes (remembered per size and mtime for this process)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise CacheError(f"{path}: no such audio file") from None
+    except OSError as exc:
+        raise CacheError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    memo = (path, st.st_size, st.st_mtime_ns)
+    if memo not in _CONTENT:
+        h = hashlib.blake2b(digest_size=20)  # fast in software (no ARM crypto on a Pi)
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(HASH_CHUNK):
+                    h.update(chunk)
+        except OSError as exc:
+            raise CacheError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+        _CONTENT[memo] = h.hexdigest()
+    return st.st_size, st.st_mtime_ns, _CONTENT[memo]
+
+
+@dataclass(frozen=True)
+class Stem:
+    """A user's audio file, as a cache item. ``work_dir`` (not part of the key) is
+    where temporary decoded or converted audio goes; default: the system's temp dir."""
+
+    path: str
+    work_dir: str | None = None
+
+    @property
+    def label(self):
+        return os.path.basename(self.path)
+
+    def key_parts(self, sample_rate):
+        size, mtime_ns, digest = content_hash(self.path)
+        return {"kind": "stem", "name": self.label, "size": size, "mtime_ns": mtime_ns,
+                "content": digest, "sample_rate": int(sample_rate),
+                "code": source_hash((__name__, decode.__name__, resample.__name__))}
+
+    def render(self, sample_rate):
+        """Decode and convert now: float32 (frames, 1 or 2) at ``sample_rate``."""
+        work_dir = self._work_dir()
+        source, rate = decode.open_audio(self.path, work_dir)
+        channels = source.shape[1]
+        if channels > 2:
+            log.warning("%s has %d channels: keeping the first two", self.path, channels)
+            source = _FirstTwo(source)
+        conv = resample.Resampler(rate, sample_rate)
+        frames = conv.out_frames(source.shape[0])
+        out = _output_array(frames, min(channels, 2), work_dir)
+        return conv.process(source, out=out)
+
+    def _work_dir(self):
+        d = self.work_dir
+        if d is not None and os.path.isdir(d) and os.access(d, os.W_OK):
+            return d
+        return tempfile.gettempdir()
+
+
+class _FirstTwo:
+    """The first two channels of a many-channel source."""
+
+    def __init__(self, source):
+        self.source = source
+        self.shape = (source.shape[0], 2)
+
+    def __getitem__(self, index):
+        return np.asarray(self.source[index])[:, :2]
+
+
+def _output_array(frames, channels, work_dir):
+    """Where converted audio is built: memory when small, else an unlinked file on disk
+    (the mapping keeps it alive; the kernel can write its pages back instead of
+    holding them in RAM)."""
+    if frames * channels * 4 <= IN_MEMORY_MAX_BYTES:
+        return np.empty((frames, channels), np.float32)
+    fd, tmp = tempfile.mkstemp(prefix=".stem-", suffix=".f32", dir=work_dir)
+    try:
+        os.ftruncate(fd, frames * channels * 4)
+        return np.memmap(tmp, dtype=np.float32, mode="r+", shape=(frames, channels))
+    finally:
+        os.close(fd)
+        os.unlink(tmp)
