@@ -1,5 +1,6 @@
 """SensorBank on gpiozero's MockFactory: levels, edges, refusals, faults."""
 
+import time
 import warnings
 
 import pytest
@@ -219,3 +220,12 @@ def test_no_gpio_at_all_faults_every_sensor(monkeypatch):
 def test_unknown_factory_name_is_an_error():
     with pytest.raises(SensorError, match="'gpiod'"):
         make_bank(factory="gpiod")
+
+
+def test_close_is_prompt_while_a_door_is_closed(mock_factory):
+    bank, _ = make_bank()
+    bank.drive("door", 1)
+    bank.drive("reward", 1)
+    start = time.monotonic()
+    bank.close()
+    assert time.monotonic() - start < 0.3  # gpiozero's default would wait out 1 s holds

@@ -163,9 +163,14 @@ class SensorBank:
             # whose active level is the other one gets its level flipped here.
             pull_up, active_state = spec.pull == "up", None
             invert = active_high == pull_up
+        kwargs = {}
+        if cls is Button:
+            # when_held is not used; a short hold_time lets close() finish at once even
+            # while the door is closed (Button's hold thread waits out hold_time).
+            kwargs["hold_time"] = 0.01
         try:
             device = cls(spec.pin, pull_up=pull_up, active_state=active_state,
-                         bounce_time=None, pin_factory=self._factory)
+                         bounce_time=None, pin_factory=self._factory, **kwargs)
         except Exception as exc:  # missing pin, busy, permission: a fault, not a crash
             reason = f"GPIO{spec.pin}: cannot open ({type(exc).__name__}: {exc})"
             self.faults[spec.name] = reason
