@@ -260,3 +260,10 @@ def test_random_messages_never_break_the_server(server, messages):
     sock.close()
     assert server.running
     assert ControlClient(server.path).request("alive")["ok"]
+
+
+def test_impossible_socket_directory_says_what_to_do(short_dir):
+    blocker = os.path.join(short_dir, "file")
+    open(blocker, "w").close()  # a file where the directory should be (fails even as root)
+    with pytest.raises(ControlError, match="set SEVERED_CONTROL to a path you can write"):
+        ControlServer(os.path.join(blocker, "sub", "c.sock"), echo).start()

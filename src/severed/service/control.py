@@ -230,7 +230,9 @@ class ControlServer:
             os.makedirs(directory, mode=0o755, exist_ok=True)
         except OSError as exc:
             raise ControlError(f"cannot create the directory for the control socket "
-                               f"{directory}: {exc.strerror}") from exc
+                               f"{directory}: {exc.strerror}; outside the service, set "
+                               f"SEVERED_CONTROL to a path you can write, e.g. "
+                               f"$XDG_RUNTIME_DIR/severed.sock") from exc
         self._clear_stale_socket()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
