@@ -52,6 +52,31 @@ def bench_edges(n_edges):
     Device.pin_factory = None
 
 
+def bench_conditioning(n_calls):
+    """Conditioning runs on the render thread: its cost per block matters."""
+    from severed.config.model import SensorSpec
+    from severed.hardware.conditioning import Conditioner
+
+    specs = [SensorSpec("door", "door", 17, stuck_after_s=600.0),
+             SensorSpec("motion", "pir", 4, warmup_s=1.0, merge_s=3.0),
+             SensorSpec("motion2", "pir", 5, merge_s=3.0),
+             SensorSpec("reward", "button", 27, hold_s=2.0)]
+    cond = Conditioner(specs, 0.0)
+    block_s = 2048 / 48000
+    t0 = time.perf_counter()
+    for i in range(n_calls):
+        cond.poll(i * block_s)
+    per_poll = (time.perf_counter() - t0) / n_calls
+    names = [s.name for s in specs]
+    t = n_calls * block_s
+    t0 = time.perf_counter()
+    for i in range(n_calls):  # a storm: every sensor bouncing every 7 ms
+        cond.edge(t + i * 0.007, names[i % 4], (i // 4) % 2)
+    per_edge = (time.perf_counter() - t0) / n_calls
+    print(f"conditioning, 4 sensors: poll {per_poll * 1e6:.1f} us per block, "
+          f"edge {per_edge * 1e6:.1f} us per raw edge in a bounce storm")
+
+
 def bench_writer(n_blocks, sample_format, block_frames=2048):
     import numpy as np
 
@@ -99,6 +124,7 @@ def main():
     args = parser.parse_args()
     print(f"CPU threads: {os.cpu_count()}, Python threads at start: {threading.active_count()}")
     bench_edges(args.edges)
+    bench_conditioning(args.edges)
     with tempfile.TemporaryDirectory() as tmp:
         capture = Path(tmp) / "capture.raw"
         (Path(tmp) / ".asoundrc").write_text(
