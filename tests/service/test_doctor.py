@@ -56,7 +56,8 @@ def pi(tmp_path, *, config_txt="dtparam=audio=off\ndtoverlay=hifiberry-dacplus\n
     outputs = {"vcgencmd": (0, f"throttled={throttled}\n"), "timedatectl": (0, ntp + "\n")}
     the_site = site(tmp_path, pins, device)
     return Context(config_path=the_site.path, loader=lambda path: (the_site, SHOW),
-                   status=status or (lambda: {"pin_factory": "LGPIOFactory"}),
+                   status=status or (lambda: {"pin_factory": "LGPIOFactory",
+                                              "scene": "outie", "underruns": 0}),
                    asound_cards=str(tmp_path / "cards"),
                    config_txt=(str(tmp_path / "firmware-config.txt"),
                                str(tmp_path / "config.txt")),
@@ -213,3 +214,19 @@ def test_a_crashing_check_is_reported_not_raised(tmp_path):
 
     (name, result), = run_checks(pi(tmp_path), checks=(("broken", broken),))
     assert result.status == "fail" and result.message == "check crashed: KeyError: 'x'"
+
+
+@pytest.mark.parametrize("status, verdict, text", [
+    ({"scene": "innie", "underruns": 0}, "ok", "severed playing scene innie, no underruns"),
+    ({"scene": "innie", "underruns": 4}, "warn", "4 underruns since start"),
+    ({"scene": "outie", "safe_mode": True}, "fail", "severed runs in safe mode"),
+    (None, "warn", "severed is not running"),
+])
+def test_daemon_state(tmp_path, status, verdict, text):
+    def ask():
+        if status is None:
+            raise ControlError("not running")
+        return status
+
+    got = results(pi(tmp_path, status=ask))["daemon"]
+    assert got.status == verdict and got.message.startswith(text)

@@ -279,6 +279,23 @@ def check_dac_overlay(ctx):
     return ok(message)
 
 
+def check_daemon(ctx):
+    status = ctx.daemon_status()
+    if status is None:
+        return Result("warn", "severed is not running (or not answering)",
+                      "sudo systemctl start severed; severed logs -p err says why it stopped")
+    if status.get("safe_mode"):
+        return Result("fail", "severed runs in safe mode after repeated crashes",
+                      "severed logs -p err shows the crash; fix it, then "
+                      "sudo systemctl restart severed")
+    underruns = int(status.get("underruns") or 0)
+    if underruns:
+        return Result("warn", f"{underruns} underruns since start (audible gaps)",
+                      "raise [audio] block_frames or render_ahead_blocks; check power "
+                      "and temperature below")
+    return ok(f"severed playing scene {status.get('scene')}, no underruns")
+
+
 def check_pin_factory(ctx):
     status = ctx.daemon_status()
     if status is None:
@@ -387,6 +404,7 @@ CHECKS = (
     ("cache", check_cache),
     ("sound card", check_sound_card),
     ("DAC overlay", check_dac_overlay),
+    ("daemon", check_daemon),
     ("pin factory", check_pin_factory),
     ("pins", check_pins),
     ("power", check_throttling),
