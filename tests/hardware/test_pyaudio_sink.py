@@ -295,3 +295,19 @@ def test_read_alsa_cards(tmp_path):
         "                      snd_rpi_hifiberry_dac\n")
     assert read_alsa_cards(path) == CARDS
     assert read_alsa_cards(tmp_path / "missing") == {}
+
+
+def test_realtime_priority_without_the_right_only_warns(caplog, monkeypatch):
+    import os
+
+    def refuse(pid, policy, param):
+        assert pid == 0 and policy == os.SCHED_FIFO and param.sched_priority == 40
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    world = FakeWorld()
+    sink = make_sink(world, realtime_priority=40).open()
+    sink.write(ramp(64, 0))
+    sink.close()
+    assert "real-time priority 40" in caplog.text and "LimitRTPRIO" in caplog.text
+    assert nonzero_frames(world.frames()).shape == (64, 2)

@@ -179,13 +179,15 @@ class PyAudioSink(Sink):
     """Plays blocks on an ALSA device through PyAudio; see the module docstring.
 
     ``pa_factory`` (tests) builds the PyAudio-like object; ``backoff_s`` is
-    (first, max) delay between reopen attempts.
+    (first, max) delay between reopen attempts. ``realtime_priority`` (1-99): run the
+    writer thread under SCHED_FIFO at that priority if the service may
+    (``LimitRTPRIO=``); without the right, it logs a warning and runs normally.
     """
 
     def __init__(self, device="default", sample_rate=48000, channels=2,
                  sample_format="int16", block_frames=2048, render_ahead_blocks=3, *,
                  pa_factory=None, backoff_s=(BACKOFF_START_S, BACKOFF_MAX_S),
-                 clock=time.monotonic):
+                 clock=time.monotonic, realtime_priority=None):
         self.device = device
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
@@ -193,6 +195,7 @@ class PyAudioSink(Sink):
         self.block_frames = int(block_frames)
         self.render_ahead_blocks = max(1, int(render_ahead_blocks))
         self._pa_factory = pa_factory
+        self.realtime_priority = realtime_priority
         self._backoff = backoff_s
         self._clock = clock
         self._block_s = self.block_frames / self.sample_rate
@@ -350,7 +353,20 @@ class PyAudioSink(Sink):
 
     # ------------------------------------------------------------ writer thread
 
+    def _raise_priority(self):
+        if not self.realtime_priority:
+            return
+        try:
+            # pid 0 is the calling thread on Linux: only the writer is raised.
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+            log.info("audio: writer thread at real-time priority %d", self.realtime_priority)
+        except (OSError, AttributeError) as exc:
+            log.warning("audio: cannot raise the writer thread to real-time priority %d "
+                        "(%s); allow it with LimitRTPRIO= in the service",
+                        self.realtime_priority, exc)
+
     def _writer(self):
+        self._raise_priority()
         while True:
             try:
                 if self._stream is None:
