@@ -9,6 +9,7 @@ fresh Raspberry Pi OS before the project is installed.
     bootconfig.py dac DACS_TOML NAME FIELD           one field (lists: one item a line)
     bootconfig.py apply DACS_TOML NAME < config.txt  config.txt with the severed block
     bootconfig.py remove < config.txt                config.txt without it
+    bootconfig.py dac-table DACS_TOML                the Markdown table in hardware/README.md
 
 ``apply`` and ``remove`` write the new text to stdout and one line per warning to
 stderr (prefixed "warning: "); exit status 2 means the input cannot be edited safely.
@@ -176,6 +177,19 @@ def _join(lines, newline_at_end):
     return "\n".join(lines) + ("\n" if newline_at_end else "")
 
 
+def markdown_table(table):
+    """The DAC table as hardware/README.md shows it (a test keeps the two in step)."""
+    rows = ["| `--dac` | board | config.txt | ALSA card id | hw mixer | GPIOs taken |",
+            "|---|---|---|---|---|---|"]
+    for name, entry in table.items():
+        overlays = "<br>".join(f"`dtoverlay={o}`" for o in entry["overlays"]) or "(none)"
+        card = f"`{entry['card_id']}`" if entry["card_id"] else "-"
+        mixer = f"`{entry['mixer']}`" if entry["mixer"] else "none"
+        pins = ", ".join(str(p) for p in entry["pins"]) or "-"
+        rows.append(f"| `{name}` | {entry['name']} | {overlays} | {card} | {mixer} | {pins} |")
+    return "\n".join(rows) + "\n"
+
+
 def main(argv):
     try:
         command = argv[1]
@@ -194,6 +208,8 @@ def main(argv):
             sys.stdout.write(new)
             for w in warnings:
                 print(f"warning: {w}", file=sys.stderr)
+        elif command == "dac-table":
+            sys.stdout.write(markdown_table(load_dacs(argv[2])))
         elif command == "remove":
             sys.stdout.write(remove(sys.stdin.read()))
         else:
