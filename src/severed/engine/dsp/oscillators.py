@@ -68,8 +68,8 @@ def harmonic_count(table):
 def tables(shape):
     """(values, differences) for ``shape``: flat float32 arrays, N_TABLES * TABLE_SIZE.
 
-    Built on first use and cached; every table of a shape is scaled by one gain so that
-    the richest table peaks at 1.0 and a table change never changes the level."""
+    Built on first use and cached; every table of a shape is scaled by one gain, so a
+    table change never changes the level."""
     if shape not in _TABLES:
         if shape not in SHAPES:
             raise ValueError(f"unknown oscillator shape {shape!r} "
@@ -81,7 +81,11 @@ def tables(shape):
             spectrum = np.zeros(TABLE_SIZE // 2 + 1, dtype=np.complex128)
             spectrum[1:len(amps) + 1] = -0.5j * TABLE_SIZE * amps
             rows[k] = np.fft.irfft(spectrum, TABLE_SIZE)
-        rows /= np.abs(rows).max()
+        # One gain for all tables (a table change must not change the level), chosen so
+        # that no table below sample_rate / 8 peaks above 1.0. The two top tables hold
+        # a lone fundamental, which for a square (4/pi) is taller than its overshoot
+        # with harmonics: there it peaks at 1.06.
+        rows /= np.abs(rows[min(2, count - 1):]).max()
         # Differences are pre-scaled so that the raw fraction bits can multiply them.
         diffs = (np.roll(rows, -1, axis=1) - rows) * 2.0 ** -FRAC_BITS
         _TABLES[shape] = (rows.astype(np.float32).ravel(), diffs.astype(np.float32).ravel())
