@@ -43,3 +43,19 @@ def test_console_handler_elsewhere_shows_fields():
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1
     assert lines[0].endswith("INFO    severed.hw: quarantined [sensor=motion]")
+
+
+def test_a_watchdog_abort_leaves_every_stack_in_the_journal():
+    import subprocess
+    import sys
+    code = ("import os, signal, logging\n"
+            "from severed.service.journal import setup_logging\n"
+            "setup_logging(env={'INVOCATION_ID': 'x'}, journal_send=lambda *a, **k: None)\n"
+            "def render_loop_stuck_here():\n"
+            "    os.kill(os.getpid(), signal.SIGABRT)\n"
+            "render_loop_stuck_here()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == -6  # SIGABRT, as systemd's watchdog sends it
+    assert "Fatal Python error: Aborted" in done.stderr
+    assert "render_loop_stuck_here" in done.stderr

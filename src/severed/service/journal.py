@@ -12,6 +12,7 @@ Field names must be upper case (journald's rule); the console handler shows the 
 ones (``FIELDS``) after the message.
 """
 
+import faulthandler
 import logging
 import os
 import sys
@@ -70,6 +71,10 @@ def setup_logging(level="INFO", env=None, stream=None, journal_send=None):
         root.removeHandler(old)
     handler = make_handler(env, stream, journal_send)
     handler._severed = True
+    if under_systemd(env) and not faulthandler.is_enabled():
+        # The watchdog kills a hung daemon with SIGABRT: print every thread's stack to
+        # stderr (the journal) first, so the log shows where the render loop was stuck.
+        faulthandler.enable(all_threads=True)
     root.addHandler(handler)
     root.setLevel(level if isinstance(level, int) else str(level).upper())
     return handler
