@@ -311,3 +311,23 @@ def test_realtime_priority_without_the_right_only_warns(caplog, monkeypatch):
     sink.close()
     assert "real-time priority 40" in caplog.text and "LimitRTPRIO" in caplog.text
     assert nonzero_frames(world.frames()).shape == (64, 2)
+
+
+def test_waiting_for_a_card_that_appears_after_start():
+    world = FakeWorld()
+    world.present = False  # the DAC's driver is not up yet
+    world.return_after_attempts = 2
+    sink = make_sink(world, backoff_s=(0.05, 0.2))
+    with pytest.raises(AudioDeviceError, match="'hifiberry' not found"):
+        sink.open()
+    sink.open(wait_for_device=True)
+    assert sink.stats()["device_ok"] is False
+    deadline = time.monotonic() + 2.0
+    i = 0
+    while not sink.stats()["device_ok"] and time.monotonic() < deadline:
+        sink.write(ramp(64, i))
+        i += 1
+    assert sink.stats()["device_ok"] and sink.reopens == 1 and sink.dropped_blocks > 0
+    sink.write(ramp(64, 1000))
+    sink.close()
+    assert nonzero_frames(world.frames())[-1, 1] == 1000 + 2 * 64

@@ -224,11 +224,23 @@ class PyAudioSink(Sink):
 
     # ------------------------------------------------------------ open / close
 
-    def open(self):
-        """Find and open the device; raises AudioDeviceError naming it if that fails."""
+    def open(self, wait_for_device=False):
+        """Find and open the device; raises AudioDeviceError naming it if that fails.
+
+        ``wait_for_device``: instead of raising, start without it and keep trying (with
+        the usual backoff) while taking and dropping blocks in real time; for a card
+        whose driver comes up after the service at boot. ``stats()["device_ok"]`` tells
+        when sound really flows."""
         if self._thread is not None:
             return self
-        self._open_stream()
+        self._stop.clear()
+        try:
+            self._open_stream()
+        except AudioDeviceError as exc:
+            if not wait_for_device:
+                raise
+            log.error("audio: %s; waiting for it (blocks are dropped meanwhile)", exc)
+            self._gone_since = self._clock()
         self._thread = threading.Thread(target=self._writer, name="severed-audio-writer",
                                         daemon=True)
         self._thread.start()

@@ -222,14 +222,16 @@ class WavSink(Sink):
             f.close()
 
 
-def open_sink(audio_config, fallback_wav_path=None, realtime=True, realtime_priority=None):
+def open_sink(audio_config, fallback_wav_path=None, realtime=True, realtime_priority=None,
+              wait_for_device=False):
     """The sink ``[audio] device`` asks for, opened.
 
     ``audio_config``: ``severed.config.model.AudioConfig``. When the device is an ALSA
     name but this machine has no output device at all (a laptop without sound, a
     container) and ``fallback_wav_path`` is given, a WavSink there is returned instead,
     with a warning in the log saying so. Any other device problem raises
-    AudioDeviceError naming the device. ``realtime_priority``: see PyAudioSink.
+    AudioDeviceError naming the device, unless ``wait_for_device`` (see
+    PyAudioSink.open). ``realtime_priority``: see PyAudioSink.
     """
     device = audio_config.device
     rate, channels = audio_config.sample_rate, audio_config.channels
@@ -255,4 +257,4 @@ def open_sink(audio_config, fallback_wav_path=None, realtime=True, realtime_prio
     sink = pyaudio_sink.PyAudioSink(
         device, rate, channels, audio_config.sample_format, audio_config.block_frames,
         audio_config.render_ahead_blocks, realtime_priority=realtime_priority)
-    return sink.open()
+    return sink.open(wait_for_device=wait_for_device)
