@@ -39,6 +39,9 @@ LINE_S = (0.0233, 0.0497)  # shortest and longest line; >= 1024 frames at 44.1 k
 DIFFUSE_S = (0.0, 0.0029, 0.0041, 0.0059, 0.0073, 0.0087, 0.0103, 0.0119)
 MAX_PREDELAY_S = 0.5
 DC_BLOCK_HZ = 10.0
+OUT_LEFT = (1, 1, 1, 1, 1, 1, -1, -1)
+OUT_RIGHT = (1, 1, 1, 1, -1, -1, 1, 1)
+OUT_GAIN = 0.35
 MAX_DAMP_TAP = 0.5
 # The loop runs in float32: half the memory traffic of float64, and a reverb tail has
 # no use for more than 24 bits.
@@ -94,8 +97,12 @@ class Reverb:
         signs = np.array([1, -1, 1, 1, -1, 1, -1, -1], dtype=np.float64)
         self.h_diffuse = _hadamard(LINES) * signs[None, :]
         self.h_fdn = _hadamard(LINES)
-        taps = _hadamard(LINES)[[1, 2]] if c == 2 else _hadamard(LINES)[[1]]
-        self.w_out = np.ascontiguousarray(taps.T) * math.sqrt(LINES) * 0.35
+        # Output taps: sign patterns orthogonal to each other and spread evenly over
+        # the rows of the feedback matrix. Taps equal to a row of it would make the
+        # output follow one line's own recirculation (a flutter at that line's
+        # period, measured as a 0.35 autocorrelation peak instead of under 0.2).
+        taps = np.array([OUT_LEFT, OUT_RIGHT][:c], dtype=np.float64)
+        self.w_out = np.ascontiguousarray(taps.T) * OUT_GAIN
         self.diffuse = np.round(np.array(DIFFUSE_S) * fs).astype(np.int64)
         # Line-major circular buffers (one row per line) with a mirrored tail, so that
         # every read of up to `reach` frames is one contiguous slice.
