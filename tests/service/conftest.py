@@ -1,7 +1,6 @@
 import shutil
 import tempfile
 import threading
-
 import types
 
 import numpy as np
