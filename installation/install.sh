@@ -66,13 +66,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-command -v python3 >/dev/null || die "python3 is missing: install it with 'apt-get install python3'"
-python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+command -v "$SYSTEM_PYTHON" >/dev/null || die "python3 is missing: install it with 'apt-get install python3'"
+"$SYSTEM_PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
     die "python3 >= 3.11 is needed (Raspberry Pi OS Bookworm or later)"
 source_dir=$(cd "$source_dir" && pwd) || die "--source: no such directory"
 DACS_TOML="$source_dir/src/severed/data/dacs.toml"
 [ -f "$DACS_TOML" ] || die "$DACS_TOML is missing: is --source a severed checkout?"
-bootconfig() { python3 "$here/lib/bootconfig.py" "$@"; }
+bootconfig() { "$SYSTEM_PYTHON" "$here/lib/bootconfig.py" "$@"; }
 
 if [ "${list_dacs:-0}" -eq 1 ]; then bootconfig dacs "$DACS_TOML"; exit 0; fi
 

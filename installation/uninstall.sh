@@ -77,7 +77,9 @@ boot_config() {
     fi
     local current new="$work/config.txt"
     current=$(p "$config_txt")
-    python3 "$here/lib/bootconfig.py" remove <"$current" >"$new" ||
+    local python=/usr/bin/python3
+    [ -x "$python" ] || python=python3
+    "$python" "$here/lib/bootconfig.py" remove <"$current" >"$new" ||
         die "could not read the severed block in $config_txt: fix it by hand"
     if cmp -s "$new" "$current"; then
         kept "$config_txt (no severed lines)"
