@@ -1,4 +1,5 @@
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -6,6 +7,8 @@ from severed.config import load_show, load_show_text
 from severed.config.model import Guards, ReverbSpec
 from severed.engine.params import Const, Lfo, Mapping, Ramp
 from severed.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 GOOD = """\
 [show]
@@ -241,3 +244,19 @@ def test_load_show_from_file(tmp_path, test_layer):
     f.write_text(GOOD.replace('name = "example"\n', ""))
     s = load_show(str(f))
     assert s.name == "mine" and s.path == str(f)
+
+
+def test_builtin_shows_load_cleanly_with_the_real_layer_types():
+    """Every shipped show passes, with no warnings, against the example site's sensors."""
+    from severed.config import builtin_shows, check_show_for_site, load_site
+
+    names = builtin_shows()
+    if not names:
+        pytest.skip("no built-in show yet")
+    site = load_site(ROOT / "installation" / "severed.toml")
+    for name in names:
+        warnings = []
+        s = load_show(name, warnings=warnings)
+        assert warnings == [], name
+        assert s.initial_scene in s.scenes and s.transitions
+        assert check_show_for_site(s, site) == ([], []), name
