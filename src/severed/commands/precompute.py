@@ -61,6 +61,7 @@ def run(args):
     directory = cache_dir(site, args.cache)
     cache = Cache(directory, sample_rate=site.audio.sample_rate)
     rate = site.audio.sample_rate
+    cache.remove_stale_temp()
     started = time.monotonic()
     failed, jobs, seen = [], [], set()
     for where, item, problem in show_items(show, work_dir=directory):

@@ -30,6 +30,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import zlib
 
 import numpy as np
@@ -145,6 +146,25 @@ class Cache:
                 audio = stored
             self._memory[key] = audio
             return audio, ("rendered" if stored is not None else "memory")
+
+    def remove_stale_temp(self, max_age_s=3600.0):
+        """Delete temporary files left by writes that never finished (a crash or power
+        cut mid-write); return how many. Fresh ones may belong to a running write."""
+        if self.directory is None or not os.path.isdir(self.directory):
+            return 0
+        removed = 0
+        now = time.time()
+        for name in os.listdir(self.directory):
+            if not (name.startswith(".tmp-") and name.endswith(".part")):
+                continue
+            path = os.path.join(self.directory, name)
+            try:
+                if now - os.stat(path).st_mtime > max_age_s:
+                    os.unlink(path)
+                    removed += 1
+            except OSError:
+                pass
+        return removed
 
     def forget(self):
         """Drop the audio this object holds (entries on disk stay)."""
