@@ -292,7 +292,14 @@ def test_commands():
     assert actions == [SetOverlay("barrier", True, 3.0)] and s.overlays[0][1] is None
     s, actions = m.step(s, Event(3.0, "cmd.scene", data={"scene": "barrier", "on": False,
                                                            "crossfade_s": 0.2}))
-    assert actions == [SetOverlay("barrier", False, 0.2)]
+    assert actions == [SetOverlay("barrier", False, 0.2)] and s.overlays == ()
+    # naming an overlay without "on" toggles it
+    s, actions = m.step(s, Event(3.5, "cmd.scene", data={"scene": "chime"}))
+    assert actions == [SetOverlay("chime", True, 3.0)] and s.overlay_names == ("chime",)
+    s, actions = m.step(s, Event(3.6, "cmd.scene", data={"scene": "chime"}))
+    assert actions == [SetOverlay("chime", False, 3.0)] and s.overlay_names == ()
+    s, actions = m.step(s, Event(3.7, "cmd.scene", data={"scene": "chime", "on": False}))
+    assert actions == []
     s, actions = m.step(s, Event(4.0, "cmd.volume", data={"db": -6}))
     assert actions == [SetVolume(-6.0)] and s.volume_db == -6.0
     s, actions = m.step(s, Event(5.0, "cmd.mute"))

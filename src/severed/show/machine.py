@@ -27,8 +27,8 @@ Rules:
   pir, that is every ``*.start`` event) adds ``rise``, clamped to 1; it decays to 0 with
   time constant ``decay_s``. SetVariable("tension", v) is emitted whenever it has moved
   by more than 0.01 since the last one sent.
-- Commands: cmd.scene (data: scene; optional crossfade_s, and on = false to switch an
-  overlay off) changes scene with the show's default crossfade or switches an overlay;
+- Commands: cmd.scene (data: scene; optional crossfade_s) changes scene with the show's
+  default crossfade, or toggles an overlay (data "on": true/false sets it instead);
   cmd.volume (data: db) -> SetVolume; cmd.mute / cmd.unmute -> SetMute; cmd.trigger
   (data: event) is handled as that sensor event at the same time. Transitions whose
   ``on`` is a command fire after its own handling.
@@ -206,7 +206,12 @@ class ShowMachine:
             fade = self.show.crossfade_s
         fade = float(fade)
         if self.scenes[target].overlay:
-            if data.get("on", True) is False:
+            # without an explicit "on", naming an overlay toggles it: a technician's
+            # second `severed scene barrier` takes the barrier away again
+            on = data.get("on")
+            if not isinstance(on, bool):
+                on = target not in state.overlay_names
+            if not on:
                 return self._overlay_off(state, target, fade)
             return self._overlay_on(state, target, None, fade)
         if target == state.scene:
