@@ -46,13 +46,16 @@ class Saturator:
 
     ``process(x, out)`` handles (frames,) or (frames, channels) float32 blocks of up to
     ``max_frames`` frames; ``out`` may be ``x``. Drive and mix changes are ramped
-    linearly over ``ramp_s`` (per sample), so there is no step in the output.
+    over ``ramp_s`` (per sample; drive linearly in dB), so there is no step in the output.
     """
 
     def __init__(self, drive_db=0.0, mix=1.0, sample_rate=48000, max_frames=2048,
                  ramp_s=0.05):
         self.max_frames = int(max_frames)
-        self._drive = Smoother(self._gain(drive_db), ramp_s, sample_rate)
+        # Drive is ramped in dB: a linear ramp of the gain would do most of its audible
+        # change in the first few milliseconds.
+        self._gain(drive_db)
+        self._drive = Smoother(float(drive_db), ramp_s, sample_rate)
         self._mix = Smoother(self._check_mix(mix), ramp_s, sample_rate)
         self._drive_db = float(drive_db)
         self._ramp = np.zeros(self.max_frames, np.float32)
@@ -77,7 +80,8 @@ class Saturator:
 
     @drive_db.setter
     def drive_db(self, value):
-        self._drive.set(self._gain(value))
+        self._gain(value)
+        self._drive.set(float(value))
         self._drive_db = float(value)
 
     @property
@@ -105,7 +109,7 @@ class Saturator:
         frames = x.shape[0]
         wet = self._scratch(x.shape)
         if self._drive.settled and self._mix.settled:
-            drive, mix = self._drive.value, self._mix.value
+            drive, mix = self._gain(self._drive.value), self._mix.value
             if mix == 0.0:
                 np.copyto(out, x)
                 return out
@@ -120,6 +124,8 @@ class Saturator:
             return out
         # Ramping: per-sample drive g and mix m; wet = tanh(g x) / g.
         g = self._drive.ramp(self._ramp, frames)
+        np.multiply(g, np.float32(np.log(10.0) / 20.0), out=g)
+        np.exp(g, out=g)  # per-sample drive gain
         m = self._mix.ramp(self._ramp2, frames)
         if x.ndim > 1:
             g = g.reshape((frames,) + (1,) * (x.ndim - 1))
