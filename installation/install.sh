@@ -287,6 +287,18 @@ command_link() {
     ensure_link /usr/local/bin/severed "$VENV/bin/severed"
 }
 
+install_docs() {
+    # The unit's Documentation= points here: the guides stay readable on site, offline.
+    local f
+    for f in "$source_dir"/docs/*.md "$source_dir"/hardware/*.md "$source_dir"/hardware/*.svg; do
+        [ -f "$f" ] || continue
+        case "$f" in
+            "$source_dir"/hardware/*) put_file "/opt/severed/docs/hardware/${f##*/}" "$f" 0644 ;;
+            *) put_file "/opt/severed/docs/${f##*/}" "$f" 0644 ;;
+        esac
+    done
+}
+
 # --- 4. site config ------------------------------------------------------------------
 site_config() {
     if [ -f "$(p "$SITE_CONFIG")" ]; then
@@ -432,6 +444,7 @@ set_owner /var/cache/severed
 ensure_dir /etc/severed 0755
 make_venv
 command_link
+install_docs
 site_config
 boot_config
 show_quirks

@@ -33,6 +33,9 @@ def source_tree(tmp_path_factory):
         shutil.copy(CHECKOUT / name, src / name)
     (src / "src" / "severed" / "data").mkdir(parents=True)
     shutil.copy(CHECKOUT / "src/severed/data/dacs.toml", src / "src/severed/data/dacs.toml")
+    for folder in ("docs", "hardware"):
+        if (CHECKOUT / folder).is_dir():
+            shutil.copytree(CHECKOUT / folder, src / folder)
     (src / "installation").mkdir()
     (src / "systemd").mkdir()
     for rel, stub in (("systemd/severed.service", STUB_UNIT),

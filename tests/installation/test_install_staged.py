@@ -30,6 +30,12 @@ def test_staged_install_on_bookworm(staged_root, install, source_tree):
     assert (root / "var/cache/severed").is_dir()
     assert (root / "var/lib/severed/install.state").read_text() == "dac=hifiberry-dacplus\n"
     assert not (root / "usr/local/bin/severed").is_symlink()  # no venv, no command link
+    docs = root / "opt/severed/docs"
+    assert (docs / "hardware/README.md").read_bytes() == \
+        (source_tree / "hardware/README.md").read_bytes()
+    assert (docs / "hardware/header.svg").is_file()
+    if (source_tree / "docs/maintenance.md").is_file():  # the unit's Documentation=
+        assert (docs / "maintenance.md").is_file()
 
     config = (root / "boot/firmware/config.txt").read_text().splitlines()
     assert config[-4:] == ["dtoverlay=", "dtparam=audio=off", "dtoverlay=hifiberry-dacplus",
