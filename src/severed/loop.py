@@ -41,13 +41,14 @@ class EventLog:
     """JSON lines, one record per line, each with ``t`` (engine seconds) and ``type``."""
 
     def __init__(self, path=None, keep=200):
+        """Append to ``path`` (when given); remember the last ``keep`` records (None: all)."""
         self._file = open(path, "a", encoding="utf-8", buffering=1) if path else None
         self.recent = []  # the last ``keep`` records, for status and tests
         self._keep = keep
 
     def write(self, record):
         self.recent.append(record)
-        if len(self.recent) > self._keep:
+        if self._keep is not None and len(self.recent) > self._keep:
             del self.recent[: len(self.recent) - self._keep]
         if self._file is not None:
             self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
@@ -158,14 +159,27 @@ class RenderLoop:
         self._apply(self.machine.tick(self.state, self.t), "timer")
         out = self._out
         pos = 0
-        for event in events:
-            k = min(max(int(round(event.t * self.sample_rate)) - start, pos), frames)
+        i = 0
+        # Split the block at each event and at each timer deadline, so that every
+        # change lands on its own frame whatever the block size.
+        while pos < frames:
+            at_event = frames
+            if i < len(events):
+                at_event = min(max(int(round(events[i].t * self.sample_rate)) - start, pos), frames)
+            at_timer, deadline = self._deadline_frame(start, pos, frames)
+            k = min(at_event, at_timer)
             if k > pos:
                 self._render(out[pos:], k - pos)
                 pos = k
+            if i < len(events) and at_event <= pos:
+                self._handle(events[i])
+                i += 1
+            elif deadline is not None and at_timer <= pos:
+                # The frame is the first at or after the deadline; tick at no earlier
+                # than the deadline itself, so rounding cannot make the timer miss.
+                self._apply(self.machine.tick(self.state, max(self.t, deadline)), "timer")
+        for event in events[i:]:  # events at the very end of the block
             self._handle(event)
-        if frames > pos:
-            self._render(out[pos:], frames - pos)
         block = out[:frames]
         self._meter(block)
         for tap in self._taps:
@@ -174,6 +188,15 @@ class RenderLoop:
         self.sink.write(block)
         self.blocks_rendered += 1
         self.last_block_at = self.clock()
+
+    def _deadline_frame(self, start, pos, frames):
+        """(block offset, time) of the next timer deadline after ``pos``; the offset is
+        ``frames`` when none falls within the block."""
+        deadline = self.machine.next_deadline(self.state)
+        if deadline is None:
+            return frames, None
+        k = math.ceil(deadline * self.sample_rate - 1e-6) - start
+        return (k, deadline) if pos < k < frames else (frames, None)
 
     def _render(self, out, frames):
         self.engine.render(out, frames)

@@ -10,6 +10,7 @@ and joins the dry bus. The scene's fade level (0..1) follows crossfade curves:
 - ``cut``: a 10 ms fade, as abrupt as a change may be without a click.
 """
 
+import logging
 import math
 import zlib
 
@@ -19,6 +20,8 @@ from severed.engine.dsp.reverb import Reverb
 from severed.engine.layers import LAYER_TYPES
 from severed.engine.layers.base import LayerContext
 from severed.engine.params import Controls
+
+log = logging.getLogger("severed.engine")
 
 CUT_S = 0.010
 REVERB_TAIL_FACTOR = 1.5  # reverb keeps running this many decay times after its input stops
@@ -38,8 +41,9 @@ class LayerSlot:
         self.gain_db = spec.gain_db
         self.send = spec.reverb_send
         self.enabled = bool(spec.params.get("enabled", True))
-        self.gain = None  # linear gain reached at the end of the last block
-        self.send_level = None
+        self.fault = None  # why the layer went silent, if it did
+        self.gain = None  # layer gain (linear) reached at the end of the last block
+        self.send_level = None  # reverb send reached at the end of the last block
 
 
 class SceneMix:
@@ -67,7 +71,9 @@ class SceneMix:
         self._layer_buf = np.zeros(shape, np.float32)
         self._send = np.zeros(shape, np.float32)
         self._wet = np.zeros(shape, np.float32)
-        self._ramp = np.zeros(max_frames, np.float32)
+        self._mixed = np.zeros(shape, np.float32)
+        self._dry_curve = np.zeros(max_frames, np.float32)
+        self._send_curve = np.zeros(max_frames, np.float32)
         self._fade = np.zeros(max_frames, np.float64)
         self._base = np.arange(1, max_frames + 1, dtype=np.float32)
         self._frame_idx = np.arange(max_frames, dtype=np.float64)
@@ -84,7 +90,8 @@ class SceneMix:
 
     @property
     def audible(self):
-        return self.level > 0.0 or self.fade_to > 0.0
+        """Anything to render: the scene is (or is fading) in, or its reverb still rings."""
+        return self.level > 0.0 or self.fade_to > 0.0 or self.reverb_running
 
     def fade(self, to, seconds, curve, frame):
         """Start a fade of the scene's level to ``to`` (0 or 1) at engine ``frame``."""
@@ -125,7 +132,7 @@ class SceneMix:
         self.level = float(x[-1])
         if frame + frames - self.fade_start >= self.fade_frames:
             self.level = self.fade_to
-        return x
+        return x.astype(np.float32)
 
     # -- rendering -----------------------------------------------------------------
 
@@ -139,74 +146,94 @@ class SceneMix:
         self.reverb_idle_s = math.inf
 
     def render(self, out, frames, frame, controls):
-        """Add this scene, at its fade level, into out[:frames]."""
+        """Add this scene, at its fade level, into out[:frames].
+
+        The fade applies to the dry sound and to what is sent to the reverb, not to the
+        reverb's output: a scene that fades out keeps its tail, which dies away on its
+        own (cutting it would be heard)."""
         level = self._fade_curve(frame, frames)
-        if isinstance(level, float) and level == 0.0:
-            return
+        sending = False
+        if not (isinstance(level, float) and level == 0.0):
+            sending = self._render_layers(out, frames, level, controls)
+        self._render_reverb(out, frames, sending)
+
+    def _render_layers(self, out, frames, level, controls):
         ctl = Controls(t=controls.t, scene_s=controls.t - self.entered_at,
                        tension=controls.tension)
         buf = self._layer_buf[:frames]
+        mixed = self._mixed[:frames]
         send = self._send[:frames]
         sending = False
         for slot in self.slots:
             if not slot.enabled:
                 continue
             buf.fill(0.0)
-            slot.layer.process(buf, frames, ctl)
+            try:
+                slot.layer.process(buf, frames, ctl)
+            except Exception:  # a broken layer goes quiet; the show goes on
+                log.exception("layer %s failed and is now silent", slot.layer.ctx.name)
+                slot.enabled = False
+                slot.fault = "failed while rendering"
+                continue
             g = _gain(slot.gain_db.value(ctl))
-            if isinstance(level, float):
-                g_end = g * level
-                self._scaled_add(out, buf, slot.gain, g_end, frames)
-                g_start = slot.gain
-            else:
-                # Fold the scene fade into the layer gain, frame by frame.
-                ramp = self._ramp[:frames]
-                self._ramp_values(slot.gain, g, frames, ramp)
-                ramp *= level.astype(np.float32)
-                out[:frames] += buf * ramp[:, None]
-                g_start, g_end = slot.gain, g * float(level[-1])
-            slot.gain = g_end
+            dry = self._curve(slot.gain, g, level, frames, self._dry_curve)
+            slot.gain = g
+            _mix(out[:frames], buf, dry, mixed)
             s = slot.send.value(ctl)
-            if s > 0.0 or (slot.send_level or 0.0) > 0.0:
-                if not sending:
-                    send.fill(0.0)
-                    sending = True
-                prev = None if slot.send_level is None or g_start is None else slot.send_level * g_start
-                self._scaled_add(send, buf, prev, s * g_end, frames)
+            prev = slot.send_level
             slot.send_level = s
-        self._render_reverb(out, frames, sending)
+            if s == 0.0 and not prev:
+                continue
+            wet = self._curve(prev, s, dry, frames, self._send_curve)
+            if not sending:
+                send.fill(0.0)
+                sending = True
+            _mix(send, buf, wet, mixed)
+        return sending
+
+    def _curve(self, prev, new, scale, frames, into):
+        """Gain from ``prev`` to ``new`` across the block, times ``scale`` (a float or a
+        per-frame array): a float when nothing moves, else a per-frame array."""
+        if (prev is None or prev == new) and isinstance(scale, float):
+            return new * scale
+        curve = into[:frames]
+        if prev is None or prev == new:
+            curve.fill(new)
+        else:
+            np.multiply(self._base[:frames], np.float32((new - prev) / frames), out=curve)
+            curve += np.float32(prev)
+        curve *= scale
+        return curve
 
     def _render_reverb(self, out, frames, sending):
         if self.reverb is None:
             return
-        dt = frames / self.sample_rate
         if sending:
             self.reverb_idle_s = 0.0
         else:
-            if self.reverb_idle_s > REVERB_TAIL_FACTOR * self.spec.reverb.decay_s + 0.5:
+            if not self.reverb_running:
                 return  # the tail has died away: skip the work
-            self.reverb_idle_s += dt
+            self.reverb_idle_s += frames / self.sample_rate
             self._send[:frames].fill(0.0)
         wet = self._wet[:frames]
         self.reverb.process(self._send[:frames], wet)
         out[:frames] += wet
 
-    def _ramp_values(self, start, end, frames, ramp):
-        if start is None or start == end:
-            ramp.fill(end)
-        else:
-            np.multiply(self._base[:frames], np.float32((end - start) / frames), out=ramp)
-            ramp += np.float32(start)
+    @property
+    def reverb_running(self):
+        return (self.reverb is not None
+                and self.reverb_idle_s <= REVERB_TAIL_FACTOR * self.spec.reverb.decay_s + 0.5)
 
-    def _scaled_add(self, out, buf, start, end, frames):
-        """out += buf * gain, the gain moving linearly from start to end over the block."""
-        if start is None or start == end:
-            if end != 0.0:
-                out[:frames] += buf * np.float32(end)
-            return
-        ramp = self._ramp[:frames]
-        self._ramp_values(start, end, frames, ramp)
-        out[:frames] += buf * ramp[:, None]
+
+def _mix(out, buf, gain, scratch):
+    """out += buf * gain, gain a float or a per-frame array; no temporaries."""
+    if isinstance(gain, float):
+        if gain != 0.0:
+            np.multiply(buf, np.float32(gain), out=scratch)
+            out += scratch
+        return
+    np.multiply(buf, gain[:, None], out=scratch)
+    out += scratch
 
 
 def _gain(db):
