@@ -1,5 +1,6 @@
 """ScenarioDriver and KeyboardControl on MockFactory pins."""
 
+import dataclasses
 import io
 import os
 import termios
@@ -154,3 +155,28 @@ def test_digit_keys_reach_any_sensor(bank):
     keys.key("2")
     keys.key("9")  # no ninth sensor
     assert [(n, lvl) for _, n, lvl in bank.edges] == [("motion", 1), ("motion", 0)]
+
+
+def test_scenario_through_pins_and_conditioning_gives_the_show_its_events(bank):
+    from severed.hardware.conditioning import Conditioner
+
+    steps = (ScenarioStep(1.0, "door", 1), ScenarioStep(1.01, "door", 0),  # a bounce
+             ScenarioStep(1.02, "door", 1), ScenarioStep(3.0, "door", 0))
+    # A long debounce (25 ms real at this clock's speed) so that a busy machine's
+    # thread wake-ups cannot split the bounce.
+    specs = (dataclasses.replace(SPECS[0], debounce_s=0.5),) + SPECS[1:]
+    cond = Conditioner(specs, bank.clock(), initial_levels=bank.levels())
+    driver = ScenarioDriver(bank, Scenario(None, 4.0, steps=steps), clock=bank.clock,
+                            poll_s=0.001).start()
+    t0 = driver._t0
+    assert driver.wait(timeout=2.0)
+    driver.stop()
+    events = []
+    for t, name, level in list(bank.edges):
+        events += cond.edge(t, name, level)
+    events += cond.poll(bank.clock() + 1.0)
+    assert [e.type for e in events] == ["door.closed", "door.open"]
+    # Debounced from the last edge of the bounce (never before 1.02 + 0.5), and the
+    # open 0.5 s after the edge at 3.0; late only by thread wake-ups (fast clock).
+    assert 1.52 <= events[0].t - t0 < 2.0
+    assert 3.5 <= events[1].t - t0 < 4.0
