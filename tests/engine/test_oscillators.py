@@ -199,3 +199,12 @@ def test_per_voice_frequencies_and_errors():
         osc.render(np.zeros((2, 128), np.float32), 128, [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="shape"):
         Oscillator(48000, "noise")
+
+
+def test_out_of_range_frequencies_are_clamped_not_fatal():
+    osc = Oscillator(48000, "saw", voices=3, max_frames=64)
+    out = np.zeros((3, 64), np.float32)
+    osc.render(out, 64, [float("nan"), -50.0, 1e9])
+    assert np.all(np.isfinite(out)) and np.abs(out).max() <= 1.1
+    osc.render(out, 64, np.float64(440.0))
+    osc.render(out, 64, np.array(440.0))

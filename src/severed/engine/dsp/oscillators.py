@@ -101,9 +101,13 @@ class Oscillator:
     is float32 of shape (voices, >= frames). ``freq_hz`` is a scalar or one value per
     voice; the frequency glides linearly from the previous call's value to ``freq_hz``
     across the block (constant on the first call), and the phase is continuous, so a
-    signal rendered in blocks of any size is the same signal. Peaks are about 1.0 for
-    low notes of every shape (high notes lose their upper harmonics, not their level).
-    Nothing is allocated in ``render``.
+    signal rendered in blocks of any size is the same signal. Frequencies are clamped
+    to 0 .. sample_rate / 2.
+
+    Level: every shape peaks at about 1.0 (never above it below sample_rate / 8); high
+    notes lose upper harmonics, not level (the fundamental's amplitude is the same at
+    every pitch). A square above sample_rate / 8 is a lone sine peaking at 1.06.
+    ``render`` allocates nothing but a few small per-voice lists.
     """
 
     def __init__(self, sample_rate, shape, voices=1, max_frames=2048, phase=None):
@@ -167,15 +171,18 @@ class Oscillator:
         """Work out this block's glide; return [(voice, old table, new table)] or None.
 
         Plain Python on a few numbers per voice: cheaper than numpy calls at this size."""
-        if isinstance(freq_hz, _SCALARS):
-            freqs = [float(freq_hz)] * self.voices
+        freqs = np.asarray(freq_hz, dtype=np.float64)
+        if freqs.ndim == 0:
+            freqs = [float(freqs)] * self.voices
         else:
-            freqs = np.asarray(freq_hz, dtype=np.float64).tolist()
+            freqs = freqs.tolist()
             if len(freqs) != self.voices:
                 raise ValueError(f"Oscillator.render: {len(freqs)} frequencies given "
                                  f"for {self.voices} voices")
         scale, top = self._inc_scale, (1 << 31) - 1  # just below Nyquist
-        inc1 = [min(max(round(f * scale), 0), top) for f in freqs]
+        # Clamp to 0 .. Nyquist; NaN gives 0 rather than an exception on the audio thread.
+        inc1 = [top if x >= top else (round(x) if x > 0 else 0)
+                for x in (f * scale for f in freqs)]
         inc0 = inc1 if self._inc is None else self._inc
         # Increment of sample i is a + (i + 1) * slope, so the last one is exactly inc1.
         self._slope = slope = [round((b - a) / frames) for a, b in zip(inc0, inc1)]
