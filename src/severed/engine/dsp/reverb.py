@@ -137,7 +137,12 @@ class Reverb:
         self.dc_tmp = np.zeros((nmax, c))
         self.wpos = 0  # frames written so far (modulo a multiple of both capacities)
         self.mix_t = np.zeros((LINES, LINES), dtype=DTYPE)
+        self.h_fdn32 = self.h_fdn.astype(DTYPE)
+        self.dg = np.zeros((LINES, 1))
+        self.frac = np.zeros(nmax)
+        self.gain_ramp = np.zeros((LINES, nmax), dtype=DTYPE)
         self.params = self.target = self._clamp(decay_s, damping, predelay_ms)
+        self._settle()
 
     @staticmethod
     def _clamp(decay_s, damping, predelay_ms):
@@ -159,17 +164,23 @@ class Reverb:
         self.d[:] = 0.0
         self.dc_state[:] = 0.0
         self.params = self.target
+        self._settle()
 
     def _loop(self, decay_s, damping):
-        """Per-line feedback gains folded into the mixing matrix, and the damping tap."""
+        """Per-line feedback gains and the damping tap for these parameters."""
         tap = MAX_DAMP_TAP * damping
         # Any damping shortens the broadband (T30) decay to about 0.88 of the
         # low-frequency one (measured by Schroeder integration for damping 0.1..1 and
         # decays 0.3..8 s); lengthen the low-frequency decay to compensate.
         t_low = decay_s * (1.0 + 0.136 * min(1.0, damping / 0.1))
         g = 10.0 ** (-3.0 * (self.lengths + tap) / (self.sample_rate * t_low))
-        np.multiply(self.h_fdn, g[None, :], out=self.mix_t)  # v = H @ (g * f)
-        return tap
+        return g, tap
+
+    def _settle(self):
+        """Fold the current gains into the feedback matrix (v = H @ (g * f))."""
+        g, self.tap = self._loop(*self.params[:2])
+        np.multiply(self.h_fdn, g[None, :], out=self.mix_t)
+        self.gains_now = g
 
     def process(self, x, out):
         """x (frames, channels) float32 -> out[:frames] = reverb only; returns out."""
@@ -178,7 +189,6 @@ class Reverb:
             return out
         if n > self.max_frames:
             raise ValueError(f"block of {n} frames exceeds max_frames={self.max_frames}")
-        fs = self.sample_rate
         # DC blocker.
         inp = self.inp[:n]
         tmp = self.dc_tmp[:n]
@@ -206,21 +216,38 @@ class Reverb:
             spread += spread2
         u = self.u[:, :n]
         np.matmul(self.h_diffuse_t, spread, out=u)
-        # Feedback delay network, chunk by chunk.
+        # Feedback delay network, chunk by chunk. New decay/damping: the gains and the
+        # tap ramp sample by sample across the block (a step in a loop gain clicks).
+        moving = new[:2] != old[:2]
+        if moving:
+            g1, tap1 = self._loop(*new[:2])
+            dg = self.dg
+            np.subtract(g1, self.gains_now, out=dg[:, 0])
+            dtap = tap1 - self.tap
         y = self.y[:, :n]
         chunks = -(-n // self.chunk)
         size = -(-n // chunks)
         start = 0
-        for i in range(chunks):
+        for _ in range(chunks):
             m = min(size, n - start)
-            frac = (i + 1) / chunks
-            decay = old[0] + (new[0] - old[0]) * frac
-            damp = old[1] + (new[1] - old[1]) * frac
-            tap = self._loop(decay, damp)
-            self._fdn_chunk(u[:, start:start + m], y[:, start:start + m], start, m, tap)
+            if moving:
+                frac = self.frac[:m]
+                np.multiply(self.ramp[start:start + m], 1.0 / n, out=frac)
+                gains = self.gain_ramp[:, :m]
+                np.multiply(dg, frac[None, :], out=gains)
+                gains += self.gains_now[:, None]
+                frac *= dtap
+                frac += self.tap
+                self._fdn_chunk(u[:, start:start + m], y[:, start:start + m], start, m,
+                                frac[None, :], gains)
+            else:
+                self._fdn_chunk(u[:, start:start + m], y[:, start:start + m], start, m,
+                                self.tap, None)
             start += m
         self.wpos = (self.wpos + n) % (self.dcap * self.fcap)
         self.params = new
+        if moving:
+            self._settle()
         out[:n] = y.T
         return out
 
@@ -247,7 +274,7 @@ class Reverb:
             s = (base - int(self.diffuse[j])) % cap
             dst[j] = self.dbuf[j, s:s + n]
 
-    def _fdn_chunk(self, u, y, start, m, tap):
+    def _fdn_chunk(self, u, y, start, m, tap, gains):
         d = self.d
         cap = self.fcap
         now = self.wpos + start
@@ -263,6 +290,10 @@ class Reverb:
         f += dm
         d[:, 0] = d[:, m]
         v = self.v[:, :m]
-        np.matmul(self.mix_t, f, out=v)
+        if gains is None:
+            np.matmul(self.mix_t, f, out=v)
+        else:
+            f *= gains
+            np.matmul(self.h_fdn32, f, out=v)
         v += u
         self._write(self.fbuf, cap, self.freach, now, v)
