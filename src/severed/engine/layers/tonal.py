@@ -15,7 +15,8 @@ SHAPES = ("sine", "saw", "square", "triangle")
 
 def _spread_matrix(voices, channels, spread):
     """Voice -> channel gains: voices alternate left/right by ``spread`` (0 centre, 1
-    hard), constant power so that spreading does not change the level."""
+    hard), with the constant-power pan law (-3 dB each side at the centre, 0 dB on the
+    side a voice is panned hard to)."""
     m = np.zeros((voices, channels), np.float32)
     if channels == 1:
         m[:, 0] = 1.0
@@ -23,8 +24,8 @@ def _spread_matrix(voices, channels, spread):
     for v in range(voices):
         side = -1.0 if v % 2 == 0 else 1.0  # voice 1 (index 0) left, voice 2 right, ...
         pan = 0.5 + 0.5 * side * spread  # 0 left .. 1 right
-        m[v, 0] = math.cos(pan * math.pi / 2) * math.sqrt(2)
-        m[v, 1] = math.sin(pan * math.pi / 2) * math.sqrt(2)
+        m[v, 0] = math.cos(pan * math.pi / 2)
+        m[v, 1] = math.sin(pan * math.pi / 2)
     return m
 
 
@@ -54,13 +55,13 @@ class Pad(Layer):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self.base = np.asarray(params["freqs_hz"], np.float64)
+        self.base = np.asarray(self.params["freqs_hz"], np.float64)
         n = len(self.base)
-        self.osc = Oscillator(ctx.sample_rate, params["shape"], voices=n,
+        self.osc = Oscillator(ctx.sample_rate, self.params["shape"], voices=n,
                               max_frames=ctx.max_frames,
                               phase=ctx.rng.random(n))
-        self.drift = Drift(n, params["drift_cents"], params["drift_hz"], ctx.rng)
-        self.mix = _spread_matrix(n, ctx.channels, params["spread"])
+        self.drift = Drift(n, self.params["drift_cents"], self.params["drift_hz"], ctx.rng)
+        self.mix = _spread_matrix(n, ctx.channels, self.params["spread"])
         self.filter = Biquad(ctx.sample_rate, "lowpass", 1000.0, q=0.7071,
                              channels=ctx.channels, max_frames=ctx.max_frames)
         self._voices = np.zeros((n, ctx.max_frames), np.float32)
@@ -102,7 +103,7 @@ class Tone(Layer):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self.osc = Oscillator(ctx.sample_rate, params["shape"], voices=1,
+        self.osc = Oscillator(ctx.sample_rate, self.params["shape"], voices=1,
                               max_frames=ctx.max_frames)
         self._buf = np.zeros((1, ctx.max_frames), np.float32)
 
@@ -134,8 +135,8 @@ class Hum(Layer):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        f0 = params["freq_hz"] or 2.0 * ctx.mains_hz
-        n = np.arange(1, params["partials"] + 1)
+        f0 = self.params["freq_hz"] or 2.0 * ctx.mains_hz
+        n = np.arange(1, self.params["partials"] + 1)
         n = n[n * f0 < 0.45 * ctx.sample_rate]
         self.freqs = f0 * n
         self.weights = (1.0 / n).astype(np.float32)
