@@ -84,7 +84,7 @@ class Stem:
 
     def key_parts(self, sample_rate):
         size, mtime_ns, digest = content_hash(self.path)
-        return {"kind": "stem", "name": self.label, "size": size, "mtime_ns": mtime_ns,
+        return {"kind": "stem", "size": size, "mtime_ns": mtime_ns,
                 "content": digest, "sample_rate": int(sample_rate),
                 "code": source_hash((__name__, decode.__name__, resample.__name__))}
 
