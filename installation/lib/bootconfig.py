@@ -70,7 +70,11 @@ def block_lines(name, entry):
 
 def _split(text):
     """Lines without their endings, and whether the text ended with a newline."""
-    return text.splitlines(), text.endswith("\n") or text == ""
+    if text == "":
+        return [], True
+    if text.endswith("\n"):
+        return text.split("\n")[:-1], True
+    return text.split("\n"), False
 
 
 def _find_block(lines):
@@ -141,6 +145,9 @@ def _foreign_sound_overlays(lines, table, warnings):
 
 def apply(text, table, name):
     """Return (new_text, warnings) with the block for DAC ``name``."""
+    if "\r\n" in text:  # edited on Windows: keep its line endings
+        new, warnings = apply(text.replace("\r\n", "\n"), table, name)
+        return new.replace("\n", "\r\n"), warnings
     entry = dac(table, name)
     lines, had_newline = _split(text)
     lines = _undo_vc4(lines)
@@ -165,6 +172,8 @@ def apply(text, table, name):
 
 def remove(text):
     """Return text without the block and without the ,noaudio install.sh added."""
+    if "\r\n" in text:
+        return remove(text.replace("\r\n", "\n")).replace("\n", "\r\n")
     lines, had_newline = _split(text)
     lines, _ = _without_block(lines)
     lines = _undo_vc4(lines)

@@ -148,3 +148,16 @@ def test_every_clash_with_a_default_sensor_pin_is_told_to_the_technician():
 
 def test_digiamp_mute_pin_is_listed():
     assert 22 in TABLE["rpi-digiampplus"]["pins"]
+
+
+def test_windows_line_endings_are_kept():
+    original = BOOKWORM.replace("\n", "\r\n")
+    new, _ = bootconfig.apply(original, TABLE, "hifiberry-dac")
+    assert "\r\n# --- severed ---\r\n" in new and "\n" not in new.replace("\r\n", "")
+    assert bootconfig.remove(new) == original
+
+
+def test_empty_config_txt():
+    new, _ = bootconfig.apply("", TABLE, "hifiberry-dac")
+    assert new.splitlines()[1] == bootconfig.BEGIN
+    assert bootconfig.remove(new) == ""
