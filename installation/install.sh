@@ -77,7 +77,7 @@ bootconfig() { "$SYSTEM_PYTHON" "$here/lib/bootconfig.py" "$@"; }
 if [ "${list_dacs:-0}" -eq 1 ]; then bootconfig dacs "$DACS_TOML"; exit 0; fi
 
 if [ -n "$ROOT" ]; then
-    if [ "$DRY_RUN" -eq 0 ]; then mkdir -p "$ROOT" || die "--root: cannot create $ROOT"; fi
+    case "$ROOT" in /*) ;; *) ROOT="$PWD/$ROOT" ;; esac
     ROOT=$(cd "$ROOT" 2>/dev/null && pwd || printf '%s' "${ROOT%/}")
     [ "$ROOT" = "/" ] && ROOT=""
 fi
@@ -95,6 +95,9 @@ elif ! staged && grep -qs 'Raspberry Pi' /proc/device-tree/model; then
 fi
 
 # --- the DAC -----------------------------------------------------------------------
+need_dac() {
+    die "say which DAC HAT is fitted: --dac NAME (see hardware/README.md). Known: $(bootconfig dacs "$DACS_TOML" | tr '\n' ' ')"
+}
 previous_dac=""
 if [ -f "$(p "$STATE_FILE")" ]; then
     previous_dac=$(sed -n 's/^dac=//p' "$(p "$STATE_FILE")" | head -n1)
@@ -103,9 +106,6 @@ if [ -z "$dac" ]; then
     if [ -n "$previous_dac" ]; then
         dac=$previous_dac
     elif [ "$is_pi" -eq 1 ]; then
-        need_dac() {
-            die "say which DAC HAT is fitted: --dac NAME (see hardware/README.md). Known: $(bootconfig dacs "$DACS_TOML" | tr '\n' ' ')"
-        }
         [ -n "$show" ] || need_dac
     else
         dac=none
@@ -139,6 +139,9 @@ if [ -n "$show" ]; then render_show "$show"; exit 0; fi
 
 if ! staged && [ "$DRY_RUN" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
     die "run as root (sudo $0 ...), or look first with --dry-run"
+fi
+if staged && [ "$DRY_RUN" -eq 0 ]; then
+    mkdir -p "$ROOT" || die "--root: cannot create $ROOT"
 fi
 
 say "installing from $source_dir into ${ROOT:-/} (dac: $dac$([ "$DRY_RUN" -eq 1 ] && echo ', dry run'))"
