@@ -345,10 +345,14 @@ boot_config() {
 }
 
 show_quirks() {
-    local quirk
+    local quirk card
     while IFS= read -r quirk; do
         [ -n "$quirk" ] && NOTES+=("$dac: $quirk")
     done < <(bootconfig dac "$DACS_TOML" "$dac" quirks)
+    card=$(bootconfig dac "$DACS_TOML" "$dac" card_id)
+    if [ -n "$card" ]; then
+        NOTES+=("after the reboot the DAC is ALSA card '$card' (aplay -l); [audio] device = \"default\" plays on it while it is the only card, device = \"plughw:CARD=$card\" names it")
+    fi
 }
 
 # --- 6. systemd ----------------------------------------------------------------------

@@ -63,6 +63,7 @@ def test_staged_install_on_bookworm(staged_root, install, source_tree):
     assert not any("venv" in a for a in recorded)  # --no-venv
     assert "reboot needed: yes" in out
     assert "venv not built (--no-venv)" in out
+    assert "plughw:CARD=sndrpihifiberry" in out
 
 
 def test_second_run_changes_nothing(staged_root, install, tree_state):
