@@ -130,6 +130,7 @@ class Oscillator:
         n = np.arange(m + 1, dtype=np.float64)
         self._basis = np.stack([np.ones(m), n[:m], n[:m] * (n[:m] + 1) / 2])
         self._ramp = n[1:].astype(np.float32)  # 1..m, scaled per crossfade
+        self._count = np.arange(m, dtype=np.uint32)[None, :]
         # Scratch, all float64-exact integers or bit patterns; reused in place.
         self._z = np.zeros(v * m)  # phases as float64, then the int64 table indices
         self._u = np.zeros(v * m, np.uint32)  # phase mod 2**32, then table values
@@ -224,16 +225,21 @@ class Oscillator:
             changed = self._set_frequency(freq_hz, frames)
         # (otherwise a steady tone: the increments of the last block still hold)
         phase, start, slope = self._phase, self._start_inc, self._slope
-        coef = np.array([[p + _MAGIC, a, s] for p, a, s in zip(phase, start, slope)])
+        u, t = self._uv, self._tv
+        if any(slope):
+            # Phases of a glide: exact integers in float64, whose low word is the phase
+            # mod 2**32; one matrix product does phase + a*n + slope*n(n+1)/2 for all.
+            coef = np.array([[p + _MAGIC, a, s] for p, a, s in zip(phase, start, slope)])
+            np.matmul(coef, self._bv, out=self._zv)
+            np.copyto(u, self._lo)
+        else:  # steady: phase + a*n in uint32, wrapping by itself
+            np.multiply(self._count[:, :frames], np.array(start, np.uint32)[:, None], out=u)
+            np.add(u, np.array(phase, np.uint32)[:, None], out=u)
         # The next block starts where this one ends: phase + frames*a + tri(frames)*slope.
         tri = frames * (frames + 1) // 2
         self._phase = [(p + a * frames + s * tri) & 0xFFFFFFFF
                        for p, a, s in zip(phase, start, slope)]
 
-        # Phases of the whole block: exact integers, so the low word is phase mod 2**32.
-        u, t = self._uv, self._tv
-        np.matmul(coef, self._bv, out=self._zv)
-        np.copyto(u, self._lo)
         np.right_shift(u, FRAC_BITS, out=t)
         if self._multi:
             np.bitwise_or(t, self._ov, out=t)
@@ -246,8 +252,8 @@ class Oscillator:
             for v, old, new in changed:
                 self._read_old_table(v, idx[v], frac[v], old, new, frames)
         a, d = self._av, self._dv
-        np.take(self._values, idx, out=a, mode="wrap")
-        np.take(self._diffs, idx, out=d, mode="wrap")
+        self._values.take(idx, out=a, mode="wrap")
+        self._diffs.take(idx, out=d, mode="wrap")
         np.multiply(d, frac, out=d)
         np.add(a, d, out=target)
         if changed:
