@@ -94,10 +94,28 @@ class IIRCore:
         self.ok = np.zeros((k * c, m * c))
         self._pw = np.zeros((m + 1, k, k))
         self._phipw = np.zeros((r + 1, k, k))
-        self._toe_idx = np.subtract.outer(np.arange(m), np.arange(m)).T  # [j, n] = n - j
-        self._toe_idx = np.where(self._toe_idx >= 0, self._toe_idx, m)  # m: a zero slot
-        idx = np.subtract.outer(np.arange(r), np.arange(r))  # [r, j] = r - j
-        self._carry_idx = np.where(idx >= 0, idx, r)
+        # Gather indices that lay the small tables out as the big interleaved matrices
+        # in one np.take each (the last slot of every source is a zero).
+        same = np.equal.outer(np.arange(c), np.arange(c))  # [c, c']
+        lag = np.subtract.outer(np.arange(m), np.arange(m)).T  # [j, n] = n - j
+        idx = np.where(lag >= 0, lag, m)[:, None, :, None] * np.ones((1, c, 1, c), int)
+        self._hk_idx = np.where(same[None, :, None, :], idx, m).reshape(m * c, m * c)
+        rows_km = (np.arange(k)[:, None] * m + np.arange(m)[None, :])  # [i, n]
+        idx = rows_km[:, None, :, None] * np.ones((1, c, 1, c), int)
+        self._km_idx = np.where(same[None, :, None, :], idx, k * m).reshape(k * c, m * c)
+        rr = np.subtract.outer(np.arange(r), np.arange(r))  # [r, j] = r - j
+        blk = np.where(rr >= 0, rr, r)[:, None, :, None] * (k * k)
+        within = (np.arange(k)[:, None] * k + np.arange(k)[None, :])[None, :, None, :]
+        self._qt_idx = (blk + within).reshape(r * k, r * k)
+        self._qt_idx = np.where(np.repeat(np.repeat(rr >= 0, k, 0), k, 1),
+                                self._qt_idx, (r + 1) * k * k - 1)
+        self._g = np.zeros(m + 1)
+        self._hx = np.zeros(k * m + 1)
+        self._o = np.zeros(k * m + 1)
+        self._phi = np.zeros((r + 1) * k * k)
+        # Exponents at which the closed forms are evaluated: 0..M, then M*r - 2..M*r.
+        self._n_all = np.concatenate([np.arange(m + 1), (m * np.arange(1, r)[:, None]
+                                                         + np.arange(-2, 1)).ravel()])
         self.b = None
         self.a = None
         self.built_rows = 0
@@ -122,33 +140,96 @@ class IIRCore:
         self.b, self.a = b.copy(), a.copy()
         self._build(rows)
 
+    def _powers_closed(self, rows):
+        """Last rows of A**0..A**M and the stack Phi**0..Phi**(rows-1) (Phi = A**M) for
+        the companion matrix A, from closed forms of the all-pole impulse response h:
+        for order 2, A**n = [[-a2 h[n-2], h[n-1]], [-a2 h[n-1], h[n]]]. Returns None
+        where no closed form is safe (order 3, a2 <= 0), and the caller multiplies."""
+        k, m = self.k, self.m
+        n = self._n_all[:m + 1 + 3 * (rows - 1)]
+        if k == 1:
+            vals = np.power(-self.a[0], n.astype(np.float64))
+            last = vals[:m + 1, None]
+            phi = np.empty((rows, 1, 1))
+            phi[0] = 1.0
+            phi[1:, 0, 0] = vals[m + 1 + 2::3]
+            return last, phi
+        if k != 2:
+            return None
+        a1, a2 = float(self.a[0]), float(self.a[1])
+        if a2 <= 1e-12:
+            return None
+        c = math.sqrt(a2)
+        x = -a1 / (2.0 * c)
+        nf = n.astype(np.float64)
+        cn = np.power(c, nf)
+        if abs(x) < 1.0:  # complex poles c*exp(+-i theta)
+            theta = math.atan2(math.sqrt(max(4.0 * a2 - a1 * a1, 0.0)), -a1)
+            h = cn * np.sin((nf + 1.0) * theta) / math.sin(theta)
+        else:  # real poles of one sign, s*c*exp(+-delta)
+            s = 1.0 if x > 0 else -1.0
+            delta = math.acosh(abs(x))
+            if delta == 0.0:
+                h = cn * (nf + 1.0)
+            elif delta < 0.01:  # near-double pole: the sinh form has no cancellation
+                h = cn * np.sinh((nf + 1.0) * delta) / math.sinh(delta)
+            else:
+                p, q = c * math.exp(delta), c * math.exp(-delta)
+                h = (np.power(p, nf + 1.0) - np.power(q, nf + 1.0)) / (p - q)
+            if s < 0:
+                h = h * np.where(n % 2 == 0, 1.0, -1.0)
+        last = np.empty((m + 1, 2))
+        last[0] = (0.0, 1.0)
+        last[1:, 0] = -a2 * h[:m]
+        last[1:, 1] = h[1:m + 1]
+        phi = np.empty((rows, 2, 2))
+        phi[0] = np.eye(2)
+        trip = h[m + 1:].reshape(rows - 1, 3)  # h[Mr-2], h[Mr-1], h[Mr]
+        phi[1:, 0, 0] = -a2 * trip[:, 0]
+        phi[1:, 0, 1] = trip[:, 1]
+        phi[1:, 1, 0] = -a2 * trip[:, 1]
+        phi[1:, 1, 1] = trip[:, 2]
+        return last, phi
+
     def _build(self, rows):
         k, m, c = self.k, self.m, self.c
         b, a = self.b, self.a
-        comp = np.zeros((k, k))  # state (y[n-K], ..., y[n-1]), oldest first
-        comp[k - 1, :] = -a[::-1]
-        for i in range(k - 1):
-            comp[i, i + 1] = 1.0
-        pw = _powers(comp, m + 1, self._pw)
-        h = pw[:m, k - 1, k - 1]  # all-pole impulse response
-        g = np.zeros(m + 1)  # whole filter's impulse response, g[m] = 0 (zero slot)
-        for j in range(k + 1):
+        closed = self._powers_closed(rows)
+        if closed is None:
+            comp = np.zeros((k, k))  # state (y[n-K], ..., y[n-1]), oldest first
+            comp[k - 1, :] = -a[::-1]
+            for i in range(k - 1):
+                comp[i, i + 1] = 1.0
+            pw = _powers(comp, m + 1, self._pw)
+            last = pw[:, k - 1, :]
+            phi = _powers(pw[m], rows, self._phipw)
+        else:
+            last, phi = closed
+        h = last[:m, k - 1]  # all-pole impulse response
+        g = self._g  # whole filter's impulse response; g[m] stays 0 (the zero slot)
+        g[:m] = b[0] * h
+        for j in range(1, k + 1):
             g[j:m] += b[j] * h[:m - j]
-        _spread(g[self._toe_idx], self.hk, c)
+        np.take(g, self._hk_idx, out=self.hk)
         # Inputs x[-K..-1] before the row reach y[n] through taps b[j] with j > lag.
-        hx = np.zeros((k, m))
+        hx = self._hx[:k * m].reshape(k, m)
+        hx[:] = 0.0
         for i in range(k):
             t = i - k  # time of that input relative to the row start
             for j in range(-t, k + 1):
                 hx[i, t + j:] += b[j] * h[:m - (t + j)]
-        _spread(hx, self.hxk, c)
-        _spread(pw[1:m + 1, k - 1, :].T, self.ok, c)  # state before the row -> y[n]
-        phipw = _powers(pw[m], rows, self._phipw)
-        ext = np.zeros((self.max_rows + 1, k, k))
-        ext[:rows] = phipw
-        blocks = ext[self._carry_idx[:rows, :rows]]  # [r, j] = Phi**(r - j), j <= r
-        self.qt = np.ascontiguousarray(blocks.transpose(0, 2, 1, 3).reshape(rows * k,
-                                                                           rows * k))
+        np.take(self._hx, self._km_idx, out=self.hxk)
+        # The K outputs before the row -> y[n]: last row of A**(n+1).
+        self._o[:k * m].reshape(k, m)[:] = last[1:m + 1].T
+        np.take(self._o, self._km_idx, out=self.ok)
+        nphi = rows * k * k
+        self._phi[:nphi] = phi.reshape(-1)
+        self._phi[nphi:] = 0.0
+        kr = rows * k
+        idx = self._qt_idx[:kr, :kr]
+        if self.qt is None or self.qt.shape[0] != kr:
+            self.qt = np.empty((kr, kr))
+        np.take(self._phi, idx, out=self.qt)
         self.built_rows = rows
 
     def run(self, x, y, n):
