@@ -18,8 +18,9 @@ The audio is either a precompute recipe or a user's file::
 Modes:
 
 - ``loop``: plays from ``start_s`` to the end and around again; the last
-  ``loop_crossfade_s`` of the region is crossfaded (equal power) into its start, so
-  the loop point has no click. The first pass plays the region's true start.
+  ``loop_crossfade_s`` of the region is crossfaded into its start, so the loop point
+  has no click (the fade law keeps the level whether the two ends are alike or not).
+  The first pass plays the region's true start.
 - ``oneshot``: silent until ``trigger()``; each trigger starts a voice at ``start_s``
   on the first frame of the next block (the render loop splits blocks at events, so
   that is the event's own sample). Up to ``voices`` play at once; one more steals the
@@ -176,19 +177,30 @@ class Sampler(Layer):
 
     def _build_loop(self):
         """Period P = N - C; its first C frames (played on every pass but the first)
-        are the region's start faded in over its tail A[P:N] faded out."""
+        are the region's start faded in over its tail A[P:N] faded out.
+
+        The fade law follows how alike the two are: with correlation r (0..1) the
+        gains satisfy a^2 + b^2 + 2 r a b = 1, so the level holds whether the tail
+        and the start are unrelated (r = 0: equal power) or the same wave (r = 1: the
+        gains sum to 1, no 3 dB bump on a loop cut at whole cycles)."""
         n = self.length
         c = min(int(round(self.params["loop_crossfade_s"] * self.sr)), n // 2)
         self.period = n - c
         self.xfade = c
-        if c > 0:
-            x = (np.arange(c) + 0.5) / c
-            fade_in = np.sin(0.5 * np.pi * x)[:, None]
-            fade_out = np.cos(0.5 * np.pi * x)[:, None]
-            head = self.src[:c] * fade_in + self.src[self.period:n] * fade_out
-            self.head = head.astype(np.float32)
-        else:
+        if c == 0:
             self.head = np.zeros((1, self.src_channels), np.float32)
+            return
+        start = np.asarray(self.src[:c], np.float64)
+        tail = np.asarray(self.src[self.period:n], np.float64)
+        energy = math.sqrt(float(np.sum(start * start)) * float(np.sum(tail * tail)))
+        self.loop_correlation = (min(1.0, max(0.0, float(np.sum(start * tail)) / energy))
+                                 if energy > 0.0 else 0.0)
+        x = (np.arange(c) + 0.5) / c
+        fade_in = np.sin(0.5 * np.pi * x)
+        fade_out = np.cos(0.5 * np.pi * x)
+        norm = np.sqrt(1.0 + 2.0 * self.loop_correlation * fade_in * fade_out)
+        head = start * (fade_in / norm)[:, None] + tail * (fade_out / norm)[:, None]
+        self.head = head.astype(np.float32)
 
     # -- control -------------------------------------------------------------------
 
@@ -302,8 +314,10 @@ class Sampler(Layer):
                 positions = positions[:n]
         fl = self._fl[:n]
         np.floor(positions, out=fl)
-        frac = self._frac[:n, 0]
-        np.subtract(positions, fl, out=frac, casting="same_kind")
+        # Casting inside a ufunc (float64 -> float32 out) allocates a buffer; a plain
+        # assignment does not.
+        np.subtract(positions, fl, out=positions)
+        self._frac[:n, 0] = positions
         i0, i1 = self._i0[:n], self._i1[:n]
         i0[:] = fl
         np.add(i0, 1, out=i1)
@@ -315,14 +329,19 @@ class Sampler(Layer):
             np.take(self.src, i0, axis=0, out=a, mode="clip")
             np.take(self.src, i1, axis=0, out=b, mode="clip")
         np.subtract(b, a, out=b)
-        b *= self._frac[:n]
+        frac = self._frac[:n, 0]
+        for c in range(self.src_channels):  # 1-D: no broadcasting temporaries
+            b[:, c] *= frac
         a += b
         if release >= 0:
+            ramp = self._fl[:n]  # free again: the read positions are in i0/i1 now
+            np.subtract(float(release), self._k[:n], out=ramp)
+            ramp *= 1.0 / self.steal_frames
+            np.clip(ramp, 0.0, 1.0, out=ramp)
             env = self._env[:n, 0]
-            np.subtract(float(release), self._k[:n], out=env, casting="same_kind")
-            env *= np.float32(1.0 / self.steal_frames)
-            np.clip(env, 0.0, 1.0, out=env)
-            a *= self._env[:n]
+            env[:] = ramp
+            for c in range(self.src_channels):
+                a[:, c] *= env
         self._mix(out, at, a, n)
         new_pos = pos + advance
         if loop and new_pos >= self.period:
@@ -350,17 +369,21 @@ class Sampler(Layer):
             np.copyto(dest, tmp, where=mask[:, None])
 
     def _mix(self, out, at, a, n):
+        # Channel by channel: an in-place add that broadcasts a (n, 1) array makes a
+        # block-sized temporary in numpy; 1-D adds do not.
         dest = out[at:at + n]
         sc, oc = self.src_channels, out.shape[1]
-        if sc == oc or sc == 1:
-            dest += a  # mono broadcasts to every channel
+        if sc == 1:
+            for c in range(oc):
+                dest[:, c] += a[:, 0]
         elif oc == 1:
-            mono = self._env[:n]
-            np.add(a[:, :1], a[:, 1:2], out=mono)
+            mono = self._env[:n, 0]
+            np.add(a[:, 0], a[:, 1], out=mono)
             mono *= np.float32(0.5)
-            dest += mono
+            dest[:, 0] += mono
         else:
-            dest[:, :sc] += a
+            for c in range(min(sc, oc)):
+                dest[:, c] += a[:, c]
 
 
 def _advise(audio, mode):
