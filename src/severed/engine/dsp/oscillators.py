@@ -139,15 +139,19 @@ class Oscillator:
         self._old = np.zeros((v, m), np.float32)  # crossfade: voices read from old tables
         self._old_idx = np.zeros(m, np.int64)
         self._fade = np.zeros(m, np.float32)
+        self._coef = np.zeros((v, 3))  # glide: (phase + magic, first increment, slope)
         self._views_frames = -1
         self.reset()
 
     def reset(self):
         """Phases back to their initial values; the next render starts without a glide."""
-        self._phase = [int(p) for p in self._start_phase]  # integers in [0, 2**32)
+        # Phase of each voice's next sample, uint32: adding a step wraps by itself.
+        self._phase = np.array(self._start_phase, np.uint32)[:, None]
         self._inc = None  # per voice: increment (phase units per sample) at the last block
-        self._slope = [0] * self.voices
-        self._start_inc = [0] * self.voices
+        self._glide = False  # does the current block's increment move?
+        self._start = np.zeros((self.voices, 1), np.uint32)  # steady increments
+        self._step = np.zeros((self.voices, 1), np.uint32)  # phase advance per block
+        self._step_frames = -1  # block size _step was worked out for
         self._table = None
         self._last_freq = None
 
@@ -186,9 +190,19 @@ class Oscillator:
                 for x in (f * scale for f in freqs)]
         inc0 = inc1 if self._inc is None else self._inc
         # Increment of sample i is a + (i + 1) * slope, so the last one is exactly inc1.
-        self._slope = slope = [round((b - a) / frames) for a, b in zip(inc0, inc1)]
+        slope = [round((b - a) / frames) for a, b in zip(inc0, inc1)]
+        start = [b - frames * s for b, s in zip(inc1, slope)]
         self._inc = inc1
-        self._start_inc = [b - frames * s for b, s in zip(inc1, slope)]
+        self._glide = any(slope)
+        if self._glide:
+            self._coef[:, 1] = start
+            self._coef[:, 2] = slope
+        else:
+            self._start = np.array(inc1, np.uint32)[:, None]
+        tri = frames * (frames + 1) // 2
+        self._step = np.array([(a * frames + s * tri) & 0xFFFFFFFF
+                               for a, s in zip(start, slope)], np.uint32)[:, None]
+        self._step_frames = frames
         if not self._multi:
             return None
         # Table k holds increments in (2**(30-k), 2**(31-k)]; a voice reads the table of
@@ -220,25 +234,25 @@ class Oscillator:
         self._views(frames)
         changed = None
         scalar = isinstance(freq_hz, _SCALARS)
-        if not (scalar and freq_hz == self._last_freq and not any(self._slope)):
+        if not (scalar and freq_hz == self._last_freq and not self._glide):
             self._last_freq = freq_hz if scalar else None
             changed = self._set_frequency(freq_hz, frames)
-        # (otherwise a steady tone: the increments of the last block still hold)
-        phase, start, slope = self._phase, self._start_inc, self._slope
-        u, t = self._uv, self._tv
-        if any(slope):
+        elif frames != self._step_frames:  # steady tone, new block size
+            self._step = np.multiply(self._start, np.uint32(frames))
+            self._step_frames = frames
+        phase, u, t = self._phase, self._uv, self._tv
+        if self._glide:
             # Phases of a glide: exact integers in float64, whose low word is the phase
             # mod 2**32; one matrix product does phase + a*n + slope*n(n+1)/2 for all.
-            coef = np.array([[p + _MAGIC, a, s] for p, a, s in zip(phase, start, slope)])
+            coef = self._coef
+            np.add(phase[:, 0], _MAGIC, out=coef[:, 0])
             np.matmul(coef, self._bv, out=self._zv)
             np.copyto(u, self._lo)
         else:  # steady: phase + a*n in uint32, wrapping by itself
-            np.multiply(self._count[:, :frames], np.array(start, np.uint32)[:, None], out=u)
-            np.add(u, np.array(phase, np.uint32)[:, None], out=u)
-        # The next block starts where this one ends: phase + frames*a + tri(frames)*slope.
-        tri = frames * (frames + 1) // 2
-        self._phase = [(p + a * frames + s * tri) & 0xFFFFFFFF
-                       for p, a, s in zip(phase, start, slope)]
+            np.multiply(self._count[:, :frames], self._start, out=u)
+            np.add(u, phase, out=u)
+        # The next block starts where this one ends: phase + a*frames + slope*tri(frames).
+        np.add(phase, self._step, out=phase)
 
         np.right_shift(u, FRAC_BITS, out=t)
         if self._multi:
