@@ -191,11 +191,10 @@ class Drift:
         # One hash seed per voice: a voice's path depends on its seed and t only, not on
         # how often or in which steps value() is called.
         self._seeds = [int(s) for s in rng.integers(0, 2 ** 63, self.voices)]
-        self._offset = rng.random(self.voices)  # stagger, in intervals
+        self._offset = rng.random(self.voices).tolist()  # stagger, in intervals
         self._k = [0] * self.voices  # interval each voice is in
-        self._prev = np.array([0.5 * self.depth * _hash_unit(s, -1) for s in self._seeds])
-        self._next = np.array([self._walk(v, p, 0) for v, p in enumerate(self._prev)])
-        self._x = np.zeros(self.voices)
+        self._prev = [0.5 * self.depth * _hash_unit(s, -1) for s in self._seeds]
+        self._next = [self._walk(v, p, 0) for v, p in enumerate(self._prev)]
 
     def _walk(self, v, frm, k):
         d = self.depth
@@ -208,12 +207,17 @@ class Drift:
         return x
 
     def value(self, t):
-        x = np.add(self._offset, t * self.rate_hz, out=self._x)
-        k = np.floor(x)
-        for v, kv in enumerate(k.tolist()):
-            while kv > self._k[v]:  # passed a point: move on to the next one
+        # Plain Python: for a handful of voices it is cheaper than a string of numpy calls.
+        pos = t * self.rate_hz
+        out = []
+        for v, offset in enumerate(self._offset):
+            x = offset + pos
+            k = math.floor(x)
+            while k > self._k[v]:  # passed a point: move on to the next one
                 self._k[v] += 1
                 self._prev[v] = self._next[v]
                 self._next[v] = self._walk(v, self._next[v], self._k[v])
-        w = 0.5 - 0.5 * np.cos(np.pi * (x - k))
-        return self._prev + (self._next - self._prev) * w
+            prev = self._prev[v]
+            w = 0.5 - 0.5 * math.cos(math.pi * (x - k))
+            out.append(prev + (self._next[v] - prev) * w)
+        return np.array(out)
