@@ -37,7 +37,7 @@ make_venv() {
     say "creating $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
-    "$venv/bin/pip" install -q -e "$here[dev]"
+    "$venv/bin/pip" install -q -e "${here}[dev]"
     touch "$stamp"
 }
 

@@ -47,6 +47,7 @@ class EventLog:
         self._keep = keep
 
     def write(self, record):
+        _journal(record)
         self.recent.append(record)
         if self._keep is not None and len(self.recent) > self._keep:
             del self.recent[: len(self.recent) - self._keep]
@@ -57,6 +58,19 @@ class EventLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _journal(record):
+    """Tell the journal (or console) about the rare records a technician looks for."""
+    kind = record["type"]
+    if kind == "scene":
+        log.info("scene %s -> %s (%s)", record["from"], record["to"], record.get("reason", ""),
+                 extra={"SCENE": record["to"]})
+    elif kind == "fault":
+        log.warning("sensor %s: %s %s", record["sensor"], record["state"],
+                    record.get("reason", ""), extra={"SENSOR": record["sensor"]})
+    elif kind in ("overlay", "reload", "hours"):
+        log.info("%s", " ".join(f"{k}={v}" for k, v in record.items() if k != "t"))
 
 
 def scenario_event(step):
@@ -129,6 +143,11 @@ class RenderLoop:
         never stalls on it."""
         engine = self._build_engine(show, site)
         self._inbox.put(("reload", site, show, engine))
+
+    def set_sensor_levels(self, levels):
+        """Start conditioning from the sensors' levels at start-up (a door already
+        closed at boot is then reported); call before the first block."""
+        self.conditioner = Conditioner(self.site.sensors, 0.0, initial_levels=levels)
 
     def add_tap(self, fn):
         """``fn(block)`` is called with every rendered block, on the render thread."""

@@ -1,0 +1,63 @@
+"""``severed run``: the daemon. Under systemd it is the service; on a laptop,
+``--simulate`` puts its sensors on mock pins driven by a scenario or the keyboard."""
+
+import os
+import sys
+
+DEFAULT_CONFIG = "/etc/severed/severed.toml"
+SIMULATED_WAV = os.path.join("out", "simulated.wav")
+
+
+def register(sub):
+    p = sub.add_parser(
+        "run", help="play the show live (the daemon)",
+        description="Play the show in real time, following the site's sensors. With "
+                    "--simulate, sensors are simulated: a scenario file drives them, or "
+                    "the keyboard (d door, m motion, r reward, q quit) on a terminal.")
+    p.add_argument("--config", metavar="SITE",
+                   help=f"site config (default: {DEFAULT_CONFIG}; with --simulate and no "
+                        "such file, the built-in dev site)")
+    p.add_argument("--show", help="show file or built-in name (default: the site's show)")
+    p.add_argument("--simulate", nargs="?", const=True, default=False, metavar="SCENARIO",
+                   help="simulated sensors; a scenario file plays them and ends the run "
+                        "after its duration")
+    p.add_argument("--out", metavar="WAV", default=SIMULATED_WAV,
+                   help="with --simulate: where to play when this machine has no sound "
+                        f"card (default: {SIMULATED_WAV})")
+    p.add_argument("--control", metavar="SOCKET", help="control socket path")
+    p.add_argument("--state-dir", metavar="DIR", help="crash record directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from severed.commands.common import load_inputs
+    from severed.service.daemon import Daemon
+    from severed.service.journal import setup_logging
+
+    setup_logging()
+    simulate = bool(args.simulate)
+    scenario_path = args.simulate if isinstance(args.simulate, str) else None
+    config = args.config
+    if config is None and not (simulate and not os.path.exists(DEFAULT_CONFIG)):
+        config = DEFAULT_CONFIG
+    site, show, scenario = load_inputs(config, args.show, scenario_path)
+    control = args.control
+    state_dir = args.state_dir
+    if simulate:
+        # A laptop user cannot write /run or /var/lib: keep the daemon's files nearby.
+        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/severed-{os.getuid()}"
+        control = control or os.environ.get("SEVERED_CONTROL") or os.path.join(
+            runtime, "severed", "control.sock")
+        state_dir = state_dir or os.path.join(runtime, "severed")
+    daemon = Daemon(site, show, config_path=config, simulate=simulate, scenario=scenario,
+                    # Only a simulation may fall back to a file: a Pi without its DAC
+                    # must wait for the card, not fill the SD card with a WAV.
+                    fallback_wav=args.out if simulate else None, control_path=control, state_dir=state_dir,
+                    seed=args.seed)
+    daemon.install_signal_handlers()
+    if simulate:
+        print(f"severed: simulating sensors; control socket {control}"
+              + (f"; scenario {scenario_path} ({scenario.duration_s:g} s)" if scenario else ""),
+              file=sys.stderr)
+    return daemon.run()

@@ -1,0 +1,273 @@
+"""``severed run``: the parts of the live daemon, started in order and stopped in reverse.
+
+Start: crash record (safe mode?) -> audio sink -> render loop -> sensors -> render
+thread -> first block -> READY=1 -> watchdog -> control socket -> simulation inputs.
+Stop (SIGTERM, SIGINT, the end of a simulated scenario): STOPPING=1 -> simulation
+inputs -> control socket -> fade out (under 1 s) -> render thread -> watchdog ->
+sensors -> sink. A clean stop clears the crash record; SIGHUP reloads the site config
+and show, keeping the running ones when the new files are bad.
+
+The sound never stops because of a part around it: a sensor that cannot be opened is a
+fault, a control socket that cannot be bound is a warning. Only the render loop itself
+failing ends the process (non-zero, so systemd restarts it; repeated failures lead to
+safe mode: the built-in "safe" show, a quiet room tone, with no sensors).
+"""
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from severed.errors import ConfigError, ControlError, SeveredError
+from severed.show.events import Event
+
+log = logging.getLogger("severed.daemon")
+
+FADE_OUT_S = 0.5  # well under the 1 s a stop may take
+FIRST_BLOCK_TIMEOUT_S = 30.0
+SAFE_SHOW = "safe"
+
+
+class Daemon:
+    def __init__(self, site, show, *, config_path=None, simulate=False, scenario=None,
+                 fallback_wav=None, control_path=None, state_dir=None, seed=0,
+                 loader=None):
+        self.site = site
+        self.show = show
+        self.config_path = config_path
+        self.simulate = simulate
+        self.scenario = scenario
+        self.fallback_wav = fallback_wav
+        self.control_path = control_path
+        self.state_dir = state_dir
+        self.seed = seed
+        self.loader = loader
+        self.safe_mode = False
+        self.loop = None
+        self.bank = None
+        self.sink = None
+        self._stop = threading.Event()  # ask the main thread to stop
+        self._render_stop = threading.Event()
+        self._reload_requested = threading.Event()
+        self._render_error = None
+        self._parts = []  # (name, stop function), in start order
+
+    # -- signals -------------------------------------------------------------------
+
+    def install_signal_handlers(self):
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload_requested.set())
+
+    def stop(self):
+        self._stop.set()
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def run(self):
+        """Run until asked to stop; return the exit code."""
+        from severed.service.notify import Notifier, Watchdog, status_line
+        from severed.service.safemode import DEFAULT_STATE_DIR, CrashCounter
+
+        notifier = Notifier()
+        counter = CrashCounter(self.state_dir or DEFAULT_STATE_DIR)
+        clean = False
+        try:
+            if not self.simulate and counter.should_use_safe_mode(time.time()):
+                self._enter_safe_mode()
+            self._start_sink()
+            self._start_loop()
+            self._start_sensors()
+            self._start_render_thread()
+            self._wait_first_block()
+            notifier.ready(status_line(self.status()))
+            watchdog = Watchdog(notifier, progress=lambda: self.loop.blocks_rendered,
+                                status=lambda: status_line(self.status()))
+            watchdog.start()
+            self._parts.append(("watchdog", watchdog.stop))
+            self._start_control()
+            self._start_simulation()
+            log.info("severed is playing '%s' (scene %s)%s", self.loop.show.name,
+                     self.loop.state.scene, " in SAFE MODE" if self.safe_mode else "")
+            self._serve()
+            clean = self._render_error is None
+        finally:
+            notifier.stopping()
+            self._shutdown()
+            if clean:
+                counter.clear()
+        return 0 if clean else 1
+
+    def _serve(self):
+        """The main thread: wait for a stop, a reload or a dead render thread."""
+        while not self._stop.wait(0.2):
+            if self._render_error is not None:
+                log.error("the render loop stopped: %s", self._render_error)
+                return
+            if self._reload_requested.is_set():
+                self._reload_requested.clear()
+                self.reload()
+
+    def _enter_safe_mode(self):
+        from severed.config import load_show
+
+        self.safe_mode = True
+        self.show = load_show(SAFE_SHOW)
+        self.site = _without_sensors(self.site)
+        log.error("safe mode: repeated crashes; playing the quiet '%s' show without sensors "
+                  "until a clean stop (check `severed logs`)", SAFE_SHOW)
+
+    def _start_sink(self):
+        from severed.hardware.sinks import open_sink
+
+        # On a Pi the DAC's driver may come up after the service: wait for it rather
+        # than fail into a restart loop. A dev machine without a card gets a WAV file.
+        self.sink = open_sink(self.site.audio, fallback_wav_path=self.fallback_wav,
+                              wait_for_device=not self.simulate)
+        self._parts.append(("audio", self.sink.close))
+        log.info("audio: %s", self.sink.description)
+
+    def _start_loop(self):
+        from severed.loop import EventLog, RenderLoop
+        from severed.precompute.cache import Cache
+
+        path = os.path.expanduser(self.site.event_log) if self.site.event_log else None
+        event_log = EventLog(path)
+        self._parts.append(("event log", event_log.close))
+        self.loop = RenderLoop(self.show, self.site, self.sink, seed=self.seed,
+                               event_log=event_log, live=True, cache=Cache.for_site(self.site))
+
+    def _start_sensors(self):
+        from severed.hardware.sensors import SensorBank
+
+        factory = "mock" if self.simulate else self.site.pin_factory
+        try:
+            self.bank = SensorBank(self.site.sensors, pin_factory=factory,
+                                   on_edge=self.loop.post_edge, clock=self.loop.clock)
+        except SeveredError as exc:
+            log.error("sensors: %s; the show goes on without them", exc)
+            return
+        self._parts.append(("sensors", self.bank.close))
+        self.loop.set_sensor_levels(self.bank.levels())
+        for event in self.bank.fault_events(0.0):
+            self.loop.post(event)
+
+    def _start_render_thread(self):
+        thread = threading.Thread(target=self._render, name="severed-render", daemon=True)
+        thread.start()
+
+        def stop_render():
+            self._render_stop.set()
+            thread.join(5.0)
+
+        self._parts.append(("render loop", stop_render))
+
+    def _render(self):
+        from severed.service.realtime import try_realtime
+
+        try_realtime()
+        try:
+            self.loop.run(stop=self._render_stop)
+        except Exception as exc:  # noqa: BLE001 - reported to the main thread
+            log.exception("render loop failed")
+            self._render_error = exc
+
+    def _wait_first_block(self):
+        deadline = time.monotonic() + FIRST_BLOCK_TIMEOUT_S
+        while self.loop.blocks_rendered == 0:
+            if self._render_error is not None:
+                raise SeveredError(f"the render loop failed to start: {self._render_error}")
+            if time.monotonic() > deadline:
+                raise SeveredError("no audio block reached the device within "
+                                   f"{FIRST_BLOCK_TIMEOUT_S:g} s")
+            time.sleep(0.01)
+
+    def _start_control(self):
+        from severed.service.control import ControlServer, default_path
+        from severed.service.handler import ControlHandler
+
+        handler = ControlHandler(self.loop, self.site, self.show, config_path=self.config_path,
+                                 info=self._info, **({"loader": self.loader} if self.loader else {}))
+        path = self.control_path or default_path()
+        try:
+            server = ControlServer(path, handler).start()
+        except (ControlError, OSError) as exc:
+            log.warning("control socket unavailable (%s); maintenance commands will not "
+                        "reach this daemon", exc)
+            return
+        self._parts.append(("control socket", server.stop))
+
+    def _start_simulation(self):
+        if not self.simulate or self.bank is None:
+            return
+        from severed.hardware.simulate import KeyboardControl, ScenarioDriver
+        from severed.loop import scenario_event
+
+        if self.scenario is not None:
+            driver = ScenarioDriver(self.bank, self.scenario,
+                                    on_command=lambda step: self.loop.post(scenario_event(step)))
+            driver.start()
+            self._parts.append(("scenario", driver.stop))
+            timer = threading.Timer(self.scenario.duration_s, self._stop.set)
+            timer.daemon = True
+            timer.start()
+            self._parts.append(("scenario timer", timer.cancel))
+        if sys.stdin.isatty():
+            from severed.service.notify import status_line
+
+            keys = KeyboardControl(self.bank, status=lambda: status_line(self.status()),
+                                   on_quit=self._stop.set)
+            keys.start()
+            self._parts.append(("keyboard", keys.stop))
+
+    def _shutdown(self):
+        """Stop every started part in reverse order; fade the sound out first."""
+        if self.loop is not None and self.loop.blocks_rendered and self._render_error is None:
+            self.loop.post(Event(0.0, "cmd.mute", data={"ramp_s": FADE_OUT_S}))
+            time.sleep(FADE_OUT_S + 0.1)
+        for name, stop in reversed(self._parts):
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 - keep stopping the rest
+                log.exception("stopping %s failed", name)
+        self._parts.clear()
+
+    # -- status and reload ---------------------------------------------------------
+
+    def _info(self):
+        info = {"safe_mode": self.safe_mode, "pid": os.getpid()}
+        if self.bank is not None:
+            info["pin_factory"] = self.bank.factory_name
+            info["faults"] = sorted(self.bank.faults)
+        return info
+
+    def status(self):
+        status = self.loop.status()
+        status.update(self._info())
+        return status
+
+    def reload(self):
+        """SIGHUP: load and check the site config and show; swap them in only if valid."""
+        from severed.service.handler import default_loader
+
+        if not self.config_path:
+            log.warning("reload: no site config file to read again")
+            return False
+        try:
+            site, show = (self.loader or default_loader)(self.config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused, keeping the running show: %s", problem)
+            return False
+        self.loop.request_reload(site, show)
+        self.site, self.show = site, show
+        log.info("reloaded %s: show '%s'", self.config_path, show.name)
+        return True
+
+
+def _without_sensors(site):
+    from dataclasses import replace
+
+    return replace(site, sensors=())
