@@ -109,6 +109,9 @@ class SceneMix:
             self.reset()
         self.entered_at = t
         self.fade(1.0, seconds, curve, frame)
+        for slot in self.slots:
+            if slot.enabled:
+                slot.layer.enter()
 
     def _fade_curve(self, frame, frames):
         """The level for each frame of this block, or a float when it is constant."""

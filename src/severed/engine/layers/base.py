@@ -75,6 +75,12 @@ class Layer:
     def trigger(self, what="hit"):
         """Start a one-shot, for layers that have them."""
 
+    def enter(self):
+        """The layer's scene has just become the current scene (or an overlay was
+        switched on): a chance to start a one-shot such as an arrival bell. Called on
+        the render thread at the frame of the change, after ``reset()`` if the scene
+        was silent."""
+
     @classmethod
     def param(cls, name):
         for p in cls.PARAMS:
