@@ -23,9 +23,9 @@ cached and rebuilt only when the coefficients change.
 
 The state is kept as past inputs and outputs, which mean the same thing whatever the
 coefficients are: a coefficient change therefore never makes the output jump. Changes
-from ``set`` are spread over the next block in up to 8 segments, interpolated in
+from ``set`` are spread over the next block in up to 4 segments, interpolated in
 log-frequency, log-Q and dB, with as many segments as the size of the change needs
-(a slow LFO costs one table rebuild per block, a fast sweep eight).
+(a slow LFO costs one table rebuild every few blocks, a fast sweep four per block).
 """
 
 import math
@@ -35,7 +35,7 @@ import numpy as np
 ROW = 32  # samples per row: balances the row product (M**2) against the carry (rows**2)
 KINDS = ("lowpass", "highpass", "bandpass", "notch", "peak", "lowshelf", "highshelf",
          "allpass")
-MAX_SEGMENTS = 8
+MAX_SEGMENTS = 4
 # Largest coefficient move allowed within one segment of a ramp: beyond this a
 # sweep is cut into more segments (up to MAX_SEGMENTS per block).
 STEP_OCTAVES = 1.0 / 12.0
@@ -83,7 +83,9 @@ class IIRCore:
         self.m = m = int(row)
         self.max_rows = r = max(1, -(-int(max_frames) // m))
         self.xbuf = np.zeros(((r * m + k), c))  # K frames of history, then the block
-        self._xflat = self.xbuf.reshape(-1)
+        # Row r's K frames of history sit just before it in the same buffer: a view.
+        self._tails = np.lib.stride_tricks.as_strided(
+            self.xbuf.reshape(-1), shape=(r, k * c), strides=(m * c * 8, 8))
         self.ybuf = np.zeros((r, m * c))
         self.tmp = np.zeros((r, m * c))
         self.ucarry = np.zeros((r * k, c))  # y history, then forced end states of rows
@@ -246,9 +248,7 @@ class IIRCore:
         if npad > n:
             xb[k + n:k + npad] = 0.0
         rows_x = xb[k:k + npad].reshape(r, m * c)
-        # Row r's K frames of history sit just before it in the same buffer.
-        tails = np.lib.stride_tricks.as_strided(self._xflat, shape=(r, k * c),
-                                                strides=(m * c * 8, 8))
+        tails = self._tails[:r]
         yv = self.ybuf[:r]
         tmp = self.tmp[:r]
         np.matmul(rows_x, self.hk, out=yv)
