@@ -53,6 +53,9 @@ def cases():
         saw_drift.render(out8, FRAMES, PAD_HZ * 2.0 ** (cents / 1200.0))
     yield "8 saw voices, drifting (Drift incl.)", drifting
 
+    drift_only = Drift(8, 10.0, 0.2, np.random.default_rng(3))
+    yield "Drift.value, 8 voices", lambda i: drift_only.value(i * block_s)
+
     sine = Oscillator(SAMPLE_RATE, "sine", voices=8, max_frames=FRAMES)
     partials = 120.0 * np.arange(1, 9)
     yield "8 sine partials, steady", lambda i: sine.render(out8, FRAMES, partials)

@@ -233,9 +233,13 @@ class Oscillator:
                              f"max_frames is {self.max_frames}")
         self._views(frames)
         changed = None
-        scalar = isinstance(freq_hz, _SCALARS)
-        if not (scalar and freq_hz == self._last_freq and not self._glide):
-            self._last_freq = freq_hz if scalar else None
+        if not isinstance(freq_hz, _SCALARS):
+            freq_hz = np.asarray(freq_hz, dtype=np.float64)
+            key = freq_hz.tobytes()  # cheap equality test for a few voices
+        else:
+            key = freq_hz
+        if self._glide or key != self._last_freq:
+            self._last_freq = key
             changed = self._set_frequency(freq_hz, frames)
         elif frames != self._step_frames:  # steady tone, new block size
             self._step = np.multiply(self._start, np.uint32(frames))
