@@ -230,3 +230,13 @@ def test_daemon_state(tmp_path, status, verdict, text):
 
     got = results(pi(tmp_path, status=ask))["daemon"]
     assert got.status == verdict and got.message.startswith(text)
+
+
+def test_onboard_audio_judged_by_the_last_uncommented_line():
+    from severed.service.doctor import onboard_audio_on
+
+    stock = "dtparam=audio=on\n"
+    assert onboard_audio_on(stock)
+    assert not onboard_audio_on(stock + "# --- severed ---\ndtparam=audio=off\n")
+    assert not onboard_audio_on("#dtparam=audio=on\n")
+    assert onboard_audio_on("dtparam=audio=off\ndtparam=audio = on  # back on\n")

@@ -255,6 +255,17 @@ def check_sound_card(ctx):
                   f"{ctx.config_path}; severed devices lists what PortAudio sees")
 
 
+def onboard_audio_on(config_txt):
+    """The last ``dtparam=audio=`` line that is not a comment wins (the installer adds
+    ``dtparam=audio=off`` after the stock ``dtparam=audio=on``)."""
+    value = None
+    for line in config_txt.splitlines():
+        line = line.split("#", 1)[0].replace(" ", "")
+        if line.startswith("dtparam=audio="):
+            value = line.split("=", 2)[2]
+    return value == "on"
+
+
 def check_dac_overlay(ctx):
     path = ctx.config_txt_file()
     if path is None:
@@ -270,7 +281,7 @@ def check_dac_overlay(ctx):
                       "run install.sh --dac NAME, or add dtoverlay=... for your board "
                       "(boards with an EEPROM may configure themselves)")
     notes = []
-    if "dtparam=audio=on" in _read(path, "").replace(" ", ""):
+    if onboard_audio_on(_read(path, "")):
         notes.append("on-board audio is still on (dtparam=audio=on)")
     message = f"{entry.get('name', name)}: dtoverlay={entry['overlays'][0]} in {path}"
     if notes:
