@@ -16,14 +16,16 @@ How it stays cheap and clean:
   so they are built once per shape and shared by every oscillator in the process.
 - Linear interpolation from a value table and a difference table (two gathers).
 - The phase is a uint32 (2**32 = one cycle), so it wraps by itself and never drifts.
-  The per-sample phases of a block, including a linear glide of the increment, come
-  from one float64 matrix product whose terms are exact integers; adding 1.5 * 2**52
-  leaves the phase modulo 2**32 in the low word of each float64, read through a view.
+  A steady tone's phases are one uint32 multiply-add per block. A glide's phases
+  (phase + a*n + slope*n(n+1)/2) come from one float64 matrix product whose terms are
+  exact integers; adding 1.5 * 2**52 leaves the phase modulo 2**32 in the low word of
+  each float64, read through a view.
+- Per-voice bookkeeping (increments, table choice) is plain Python on a few numbers,
+  and is skipped while the frequencies repeat.
 - When a voice moves to another octave's table, the block crossfades from the old
   table to the new one, so harmonics fade in or out instead of appearing in a step.
 """
 
-import math
 import sys
 
 import numpy as np
