@@ -102,7 +102,7 @@ class Reverb:
         # output follow one line's own recirculation (a flutter at that line's
         # period, measured as a 0.35 autocorrelation peak instead of under 0.2).
         taps = np.array([OUT_LEFT, OUT_RIGHT][:c], dtype=np.float64)
-        self.w_out = np.ascontiguousarray(taps.T) * OUT_GAIN
+        self.w_out = (np.ascontiguousarray(taps.T) * OUT_GAIN).astype(DTYPE)
         self.diffuse = np.round(np.array(DIFFUSE_S) * fs).astype(np.int64)
         # Line-major circular buffers (one row per line) with a mirrored tail, so that
         # every read of up to `reach` frames is one contiguous slice.
@@ -114,7 +114,6 @@ class Reverb:
         self.fbuf = np.zeros((LINES, self.fcap + self.freach), dtype=DTYPE)
         self.w_in_t = np.ascontiguousarray(self.w_in.T)
         self.h_diffuse_t = np.ascontiguousarray(self.h_diffuse.T, dtype=DTYPE)
-        self.w_out_t = np.ascontiguousarray(self.w_out.T, dtype=DTYPE)
         self.lines_in = np.zeros((LINES, nmax), dtype=DTYPE)
         self.spread = np.zeros((LINES, nmax), dtype=DTYPE)
         self.spread2 = np.zeros((LINES, nmax), dtype=DTYPE)
@@ -123,7 +122,6 @@ class Reverb:
         self.d = np.zeros((LINES, self.chunk + 1), dtype=DTYPE)
         self.f = np.zeros((LINES, self.chunk), dtype=DTYPE)
         self.v = np.zeros((LINES, self.chunk), dtype=DTYPE)
-        self.y = np.zeros((c, nmax), dtype=DTYPE)
         self.inp = np.zeros((nmax, c), dtype=DTYPE)
         self.ramp = np.arange(1, nmax + 1, dtype=np.float64)
         # DC blocker: x minus a 10 Hz one-pole low-pass, in closed form over the block
@@ -132,7 +130,6 @@ class Reverb:
         k = np.arange(nmax, dtype=np.float64)[:, None]
         self.dc_pinv = p ** -k * (1.0 - p)
         self.dc_pk = p ** k
-        self.dc_pk1 = p ** (k + 1)
         self.dc_state = np.zeros(c)
         self.dc_tmp = np.zeros((nmax, c))
         self.wpos = 0  # frames written so far (modulo a multiple of both capacities)
@@ -190,13 +187,13 @@ class Reverb:
         if n > self.max_frames:
             raise ValueError(f"block of {n} frames exceeds max_frames={self.max_frames}")
         # DC blocker.
+        # lp[k] = p**k * (p * lp[-1] + sum_{j<=k} (1 - p) p**-j x[j]); inp = x - lp.
         inp = self.inp[:n]
         tmp = self.dc_tmp[:n]
         np.multiply(x, self.dc_pinv[:n], out=tmp)
+        tmp[0] += self.dc_pole * self.dc_state
         np.cumsum(tmp, axis=0, out=tmp)
         tmp *= self.dc_pk[:n]
-        np.multiply(self.dc_pk1[:n], self.dc_state, out=inp)
-        tmp += inp
         self.dc_state[:] = tmp[n - 1]
         np.subtract(x, tmp, out=inp)
         # Spread to the lines and write into the diffusion buffer.
@@ -224,7 +221,7 @@ class Reverb:
             dg = self.dg
             np.subtract(g1, self.gains_now, out=dg[:, 0])
             dtap = tap1 - self.tap
-        y = self.y[:, :n]
+        y = out[:n]
         chunks = -(-n // self.chunk)
         size = -(-n // chunks)
         start = 0
@@ -238,17 +235,16 @@ class Reverb:
                 gains += self.gains_now[:, None]
                 frac *= dtap
                 frac += self.tap
-                self._fdn_chunk(u[:, start:start + m], y[:, start:start + m], start, m,
+                self._fdn_chunk(u[:, start:start + m], y[start:start + m], start, m,
                                 frac[None, :], gains)
             else:
-                self._fdn_chunk(u[:, start:start + m], y[:, start:start + m], start, m,
+                self._fdn_chunk(u[:, start:start + m], y[start:start + m], start, m,
                                 self.tap, None)
             start += m
         self.wpos = (self.wpos + n) % (self.dcap * self.fcap)
         self.params = new
         if moving:
             self._settle()
-        out[:n] = y.T
         return out
 
     @staticmethod
@@ -282,7 +278,7 @@ class Reverb:
             s = (now - int(self.lengths[j])) % cap
             d[j, 1:m + 1] = self.fbuf[j, s:s + m]
         dm = d[:, 1:m + 1]
-        np.matmul(self.w_out_t, dm, out=y)
+        np.matmul(dm.T, self.w_out, out=y)  # straight into the (frames, C) output
         # Damping: f = (1 - tap) * d[n] + tap * d[n-1].
         f = self.f[:, :m]
         np.subtract(d[:, :m], dm, out=f)
