@@ -187,3 +187,22 @@ def test_relative_paths(tmp_path, monkeypatch):
     assert resolve_stem_path("here.wav", str(show_dir)) == str(show_dir / "here.wav")
     assert resolve_stem_path("elsewhere.wav", str(show_dir)) == str(tmp_path / "elsewhere.wav")
     assert resolve_stem_path("here.wav") == str(tmp_path / "here.wav")
+
+
+def test_content_hash_is_remembered_across_runs(tmp_path, monkeypatch):
+    path = write_wav(tmp_path / "a.wav", sine(440, SR, 0.2), SR, "pcm16")
+    memo = tmp_path / "cache"
+    memo.mkdir()
+    key = entry_key(Stem(str(path), work_dir=str(memo)), SR)
+    assert len([n for n in os.listdir(memo) if n.startswith(".stemhash-")]) == 1
+    stems._CONTENT.clear()  # a new run ...
+    hashed = []
+    real = stems._hash_file
+    monkeypatch.setattr(stems, "_hash_file", lambda p: hashed.append(p) or real(p))
+    assert entry_key(Stem(str(path), work_dir=str(memo)), SR) == key
+    assert hashed == []  # ... reads the note instead of the whole file
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    stems._CONTENT.clear()
+    entry_key(Stem(str(path), work_dir=str(memo)), SR)
+    assert hashed == [str(path)]  # a touched file is hashed again

@@ -14,6 +14,7 @@ into silence for its own layer only.
 """
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -49,8 +50,13 @@ def resolve_stem_path(path, base_dir=None):
     return os.path.abspath(path)
 
 
-def content_hash(path):
-    """blake2b of the file's bytes (remembered per size and mtime for this process)."""
+def content_hash(path, memo_dir=None):
+    """(size, mtime_ns, blake2b of the bytes) of a file.
+
+    Hashing a long stem takes seconds on a Pi, at every start. So the hash is
+    remembered per (path, size, mtime): for this process, and in a small note in
+    ``memo_dir`` (the cache directory) for the next start; a file whose size or mtime
+    changed is hashed again."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -59,21 +65,65 @@ def content_hash(path):
         raise CacheError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     memo = (path, st.st_size, st.st_mtime_ns)
     if memo not in _CONTENT:
-        h = hashlib.blake2b(digest_size=20)  # fast in software (no ARM crypto on a Pi)
-        try:
-            with open(path, "rb") as f:
-                while chunk := f.read(HASH_CHUNK):
-                    h.update(chunk)
-        except OSError as exc:
-            raise CacheError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-        _CONTENT[memo] = h.hexdigest()
+        note = _note_path(path, memo_dir)
+        digest = _read_note(note, memo)
+        if digest is None:
+            digest = _hash_file(path)
+            _write_note(note, memo, digest)
+        _CONTENT[memo] = digest
     return st.st_size, st.st_mtime_ns, _CONTENT[memo]
+
+
+def _hash_file(path):
+    h = hashlib.blake2b(digest_size=20)  # fast in software (no ARM crypto on a Pi)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(HASH_CHUNK):
+                h.update(chunk)
+    except OSError as exc:
+        raise CacheError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    return h.hexdigest()
+
+
+def _note_path(path, memo_dir):
+    if memo_dir is None:
+        return None
+    name = hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    return os.path.join(memo_dir, f".stemhash-{name}.json")
+
+
+def _read_note(note, memo):
+    if note is None:
+        return None
+    try:
+        with open(note, encoding="utf-8") as f:
+            data = json.load(f)
+        if [data["path"], data["size"], data["mtime_ns"]] == list(memo):
+            return str(data["content"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no note, or a damaged one: hash the file
+    return None
+
+
+def _write_note(note, memo, digest):
+    if note is None:
+        return
+    text = json.dumps({"path": memo[0], "size": memo[1], "mtime_ns": memo[2],
+                       "content": digest})
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=os.path.dirname(note))
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, note)
+    except OSError:
+        pass  # a read-only cache: hash again next time
 
 
 @dataclass(frozen=True)
 class Stem:
-    """A user's audio file, as a cache item. ``work_dir`` (not part of the key) is
-    where temporary decoded or converted audio goes; default: the system's temp dir."""
+    """A user's audio file, as a cache item. ``work_dir`` (not part of the key; the
+    cache directory) is where temporary decoded or converted audio goes (default: the
+    system's temp dir) and where the file's content hash is remembered."""
 
     path: str
     work_dir: str | None = None
@@ -83,7 +133,7 @@ class Stem:
         return os.path.basename(self.path)
 
     def key_parts(self, sample_rate):
-        size, mtime_ns, digest = content_hash(self.path)
+        size, mtime_ns, digest = content_hash(self.path, self.work_dir)
         return {"kind": "stem", "size": size, "mtime_ns": mtime_ns,
                 "content": digest, "sample_rate": int(sample_rate),
                 "code": source_hash((__name__, decode.__name__, resample.__name__))}

@@ -54,6 +54,7 @@ log = logging.getLogger("severed.engine.sampler")
 
 MODES = ("loop", "oneshot", "every_s")
 STEAL_FADE_S = 0.010
+PREFETCH_MAX_BYTES = 16 * 1024 * 1024  # entries up to this are read into memory at build
 
 _MEMORY_CACHES = {}
 
@@ -138,7 +139,7 @@ class Sampler(Layer):
         if self.length < 2:
             self._fail(f"{item.label}: only {self.length} frame(s) after start_s")
             return
-        _advise(audio, self.mode)
+        _advise(audio)
         self._build_buffers(ctx)
         if self.mode == "loop":
             self._build_loop()
@@ -386,13 +387,16 @@ class Sampler(Layer):
                 dest[:, c] += a[:, c]
 
 
-def _advise(audio, mode):
-    """Tell the kernel how a memory-mapped entry will be read (best effort)."""
+def _advise(audio):
+    """Tell the kernel how a memory-mapped entry will be read (best effort): a short
+    one is fetched whole now, so the render thread never waits on the SD card for it;
+    a long one is read ahead as it plays and its played pages may be dropped soon."""
     mm = getattr(audio, "_mmap", None)
     if mm is None or not hasattr(mm, "madvise"):
         return
     import mmap
     try:
-        mm.madvise(mmap.MADV_WILLNEED if mode == "loop" else mmap.MADV_SEQUENTIAL)
+        mm.madvise(mmap.MADV_WILLNEED if audio.nbytes <= PREFETCH_MAX_BYTES
+                   else mmap.MADV_SEQUENTIAL)
     except (OSError, ValueError, AttributeError):
         pass
