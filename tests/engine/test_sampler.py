@@ -391,3 +391,16 @@ def test_process_allocates_nothing_block_sized(cache, params):
     finally:
         tracemalloc.stop()
     assert peak < 4096  # a block of float32 frames would be 32 KiB
+
+
+def test_check_params_reports_before_the_engine_is_built():
+    assert Sampler.check_params({"recipe": "sine_ping", "recipe_params": {"freq_hz": 1}}) == []
+    assert Sampler.check_params({"file": "/any/file.wav"}) == []
+    [(key, msg)] = Sampler.check_params({"recipe": "sine_pnig"})
+    assert key == "recipe" and "did you mean 'sine_ping'" in msg
+    [(key, msg)] = Sampler.check_params({"recipe": "sine_ping", "recipe_params": {"fq": 1}})
+    assert key == "recipe_params" and "'fq'" in msg
+    [(key, msg)] = Sampler.check_params({"recipe": "sine_ping", "file": "x.wav"})
+    assert key == "" and "not both" in msg
+    [(key, msg)] = Sampler.check_params({})
+    assert "recipe" in msg and "file" in msg

@@ -146,3 +146,16 @@ def test_relative_stems_are_found_next_to_the_show(tmp_path, show_file, capsys, 
     stems = [item for _, item, _ in items if isinstance(item, Stem)]
     assert [s.path for s in stems] == [str(tmp_path / "room.wav")]
     assert "give the absolute path" in capsys.readouterr().err
+
+
+def test_prune_keeps_what_the_show_uses(tmp_path, show_file, capsys):
+    show = show_file()
+    cache_dir = tmp_path / "cache"
+    Cache(cache_dir).get_or_render(Recipe("sine_ping", {"freq_hz": 111.0}), 48000)  # old
+    (cache_dir / "notes.txt").write_text("not an entry: left alone")
+    code, out, _ = run(["--show", show, "--cache", cache_dir, "--prune"], capsys)
+    assert code == 0 and "pruned 2 files" in out
+    left = sorted(f for f in os.listdir(cache_dir) if not f.startswith("."))
+    assert len(left) == 5 and "notes.txt" in left
+    code, out, _ = run(["--show", show, "--cache", cache_dir, "--prune"], capsys)
+    assert "0 rendered, 2 present" in out and "pruned 0 files" in out

@@ -23,6 +23,9 @@ def register(sub):
     p.add_argument("--config", metavar="SITE", help="site config (default: the dev site)")
     p.add_argument("--cache", metavar="DIR",
                    help="cache directory (default: $SEVERED_CACHE, else the site's cache_dir)")
+    p.add_argument("--prune", action="store_true",
+                   help="then delete cache entries this show does not use (old parameters, "
+                        "other shows, other rates)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -100,6 +103,13 @@ def run(args):
         bar.done()
     for line in failed:
         print(f"severed: error: {line}", file=sys.stderr)
+    if args.prune:
+        if failed:
+            print("severed: not pruning: some entries failed", file=sys.stderr)
+        else:
+            removed, freed = cache.prune(cache.paths(item, rate)[0] for _, item in jobs)
+            print(f"{directory}: pruned {removed} file{'s' if removed != 1 else ''}, "
+                  f"{freed / 1e6:.1f} MB freed")
     print(f"{directory}: {rendered} rendered, {present} present, {len(failed)} failed; "
           f"{megabytes:.1f} MB at {rate} Hz in {time.monotonic() - started:.1f} s")
     return 1 if failed else 0

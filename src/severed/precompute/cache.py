@@ -46,6 +46,7 @@ FORMAT = 1  # bump when the layout of entries changes: every entry is rebuilt
 CHECK_FRAMES = 4096  # frames at each end covered by the sidecar's checksums
 SUFFIX = ".npy"
 SIDECAR = ".json"
+_ENTRY_NAME = re.compile(r"^[A-Za-z0-9_.-]+-[0-9a-f]{24}\.(npy|json)$")
 
 
 def cache_dir(site=None, override=None):
@@ -165,6 +166,32 @@ class Cache:
             except OSError:
                 pass
         return removed
+
+    def entry_files(self):
+        """Paths of the entry files (audio and sidecars) in the directory."""
+        if self.directory is None or not os.path.isdir(self.directory):
+            return []
+        return sorted(os.path.join(self.directory, n) for n in os.listdir(self.directory)
+                      if _ENTRY_NAME.match(n))
+
+    def prune(self, keep):
+        """Delete every entry whose audio path is not in ``keep``; return (files
+        removed, bytes freed). For entries of old parameters or other shows."""
+        keep = {os.path.splitext(p)[0] for p in keep}
+        removed = freed = 0
+        for path in self.entry_files():
+            if os.path.splitext(path)[0] in keep:
+                continue
+            try:
+                size = os.path.getsize(path)
+                os.unlink(path)
+            except OSError:
+                continue
+            removed += 1
+            freed += size
+        if removed:
+            _fsync_dir(self.directory)
+        return removed, freed
 
     def forget(self):
         """Drop the audio this object holds (entries on disk stay)."""

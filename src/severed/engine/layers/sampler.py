@@ -115,6 +115,19 @@ class Sampler(Layer):
               doc="loop mode: crossfade at the loop point"),
     )
 
+    @classmethod
+    def check_params(cls, params):
+        """Problems a show checker can report before the engine is built, as
+        ``(key, message)``: recipe or file missing or both given, an unknown recipe, a
+        recipe parameter it does not have. (A missing file is found when the layer is
+        built or by ``severed precompute``.)"""
+        _, problems = source_item(params)
+        out = []
+        for msg in problems:
+            key, sep, rest = msg.partition(": ")
+            out.append((key, rest) if sep and key in ("recipe", "recipe_params") else ("", msg))
+        return out
+
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         p = self.params
