@@ -404,3 +404,20 @@ def test_check_params_reports_before_the_engine_is_built():
     assert key == "" and "not both" in msg
     [(key, msg)] = Sampler.check_params({})
     assert "recipe" in msg and "file" in msg
+
+
+def test_a_recipe_that_crashes_silences_only_its_layer(cache, caplog):
+    def broken(params, sr):
+        raise ZeroDivisionError("oops")
+
+    recipes.recipe("t_broken", defaults={})(broken)
+    try:
+        ctx = LayerContext("s.broken", SR, 2, 512, np.random.default_rng(0), cache=cache)
+        layer = Sampler(ctx, {"recipe": "t_broken", "mode": "loop"})
+        assert "ZeroDivisionError: oops" in layer.fault
+        buf = np.zeros((512, 2), np.float32)
+        layer.process(buf, 512, Controls())
+        layer.trigger()
+        assert not buf.any()
+    finally:
+        recipes.RECIPES.pop("t_broken", None)

@@ -145,6 +145,10 @@ class Sampler(Layer):
         except (SeveredError, OSError, ValueError) as exc:
             self._fail(str(exc))
             return
+        except Exception as exc:  # a bug in a recipe must not stop the whole show
+            log.exception("layer %s: rendering %s failed", ctx.name, item.label)
+            self._fail(f"{item.label}: rendering failed: {type(exc).__name__}: {exc}")
+            return
         start = min(int(round(p["start_s"] * self.sr)), len(audio) - 1)
         self.src = audio[start:]  # a view: a memory map stays a memory map
         self.length = len(self.src)
