@@ -1,0 +1,121 @@
+"""Found-sound one-shots of an office, synthesised: ``stapler``, ``pen_click``,
+``keyboard`` (one key) and ``chatter`` (muffled voices through a wall).
+
+Each is built from noise bursts and resonances shaped by the project's filters; a
+``seed`` gives a different take of the same sound (keys differ from key to key), and
+``amplitude`` is the peak. All mono.
+"""
+
+import numpy as np
+
+from severed.engine.dsp.oscillators import Oscillator
+from severed.instruments import offline
+from severed.precompute.recipes import recipe
+
+
+def _burst(rng, sr, length_s, tau_s):
+    n = max(1, int(length_s * sr))
+    return rng.standard_normal(n) * np.exp(-np.arange(n) / (tau_s * sr))
+
+
+def _ring(sr, freq_hz, length_s, tau_s, phase=0.0):
+    t = np.arange(max(1, int(length_s * sr))) / sr
+    return np.sin(2 * np.pi * freq_hz * t + phase) * np.exp(-t / tau_s)
+
+
+def _place(out, at, x):
+    end = min(len(out), at + len(x))
+    out[at:end] += x[:end - at]
+
+
+@recipe("stapler", defaults={"amplitude": 0.6, "seed": 11}, depends=(offline,),
+        doc="a desk stapler: the thunk of the arm, the snap of the staple, a spring ring")
+def stapler(params, sr):
+    rng = np.random.default_rng(int(params["seed"]))
+    out = np.zeros(int(0.25 * sr))
+    thunk = offline.filtered(_burst(rng, sr, 0.08, 0.015), sr, "bandpass", 170.0, q=1.5)
+    body = _ring(sr, 190.0 * rng.uniform(0.95, 1.05), 0.1, 0.02)
+    _place(out, 0, 3.0 * thunk)
+    _place(out, 0, 0.5 * body)
+    snap = offline.filtered(_burst(rng, sr, 0.02, 0.002), sr, "bandpass", 3600.0, q=2.0)
+    _place(out, int(0.022 * sr), 2.5 * snap)
+    _place(out, int(0.024 * sr), 0.12 * _ring(sr, 2250.0, 0.12, 0.035))
+    return offline.fade_tail(offline.normalise(out, params["amplitude"])[:, None], sr, 0.02)
+
+
+@recipe("pen_click", defaults={"amplitude": 0.6, "seed": 12, "gap_s": 0.035},
+        depends=(offline,),
+        doc="a retractable pen: two short plastic clicks (press and release)")
+def pen_click(params, sr):
+    rng = np.random.default_rng(int(params["seed"]))
+    out = np.zeros(int(0.12 * sr) + int(params["gap_s"] * sr))
+    for k, at in enumerate((0, int(params["gap_s"] * sr))):
+        click = offline.filtered(_burst(rng, sr, 0.012, 0.0012), sr, "bandpass",
+                                 5200.0 - 1400.0 * k, q=1.8)
+        _place(out, at, (1.0 - 0.35 * k) * click)
+        _place(out, at, 0.15 * _ring(sr, 1850.0 + 300 * k, 0.03, 0.004))
+    return offline.fade_tail(offline.normalise(out, params["amplitude"])[:, None], sr, 0.01)
+
+
+@recipe("keyboard", defaults={"amplitude": 0.5, "seed": 13}, depends=(offline,),
+        doc="one key of an office keyboard: the press, the bottoming-out thock, the return")
+def keyboard(params, sr):
+    rng = np.random.default_rng(int(params["seed"]))
+    out = np.zeros(int(0.15 * sr))
+    tone = rng.uniform(1400.0, 2600.0)
+    press = offline.filtered(_burst(rng, sr, 0.02, 0.003), sr, "bandpass", tone, q=1.2)
+    _place(out, 0, press)
+    thock = offline.filtered(_burst(rng, sr, 0.04, 0.006), sr, "bandpass", 420.0, q=1.4)
+    _place(out, int(rng.uniform(0.006, 0.012) * sr), 1.6 * thock)
+    ret = offline.filtered(_burst(rng, sr, 0.015, 0.002), sr, "bandpass", tone * 1.3, q=1.5)
+    _place(out, int(rng.uniform(0.06, 0.09) * sr), 0.35 * ret)
+    return offline.fade_tail(offline.normalise(out, params["amplitude"])[:, None], sr, 0.01)
+
+
+# Vowel formants (F1, F2) of a few vowels, in Hz: the babble moves between them.
+VOWELS = ((730, 1090), (530, 1840), (270, 2290), (570, 840), (440, 1020), (300, 870))
+
+
+@recipe("chatter", defaults={"length_s": 4.0, "voices": 3, "amplitude": 0.5,
+                             "muffle_hz": 900.0, "seed": 14},
+        depends=(offline,),
+        doc="muffled office chatter: a few voices' syllables heard through a wall")
+def chatter(params, sr):
+    rng = np.random.default_rng(int(params["seed"]))
+    n = max(offline.BLOCK, int(params["length_s"] * sr))
+    blocks = -(-n // offline.BLOCK)
+    out = np.zeros(n)
+    for _ in range(max(1, int(params["voices"]))):
+        pitch = rng.uniform(95.0, 230.0)
+        # Glottal buzz: a saw whose pitch wanders like speech intonation.
+        osc = Oscillator(sr, "saw", voices=1, max_frames=offline.BLOCK)
+        buzz = np.zeros(blocks * offline.BLOCK, np.float32)
+        tmp = np.zeros((1, offline.BLOCK), np.float32)
+        contour = pitch * 2.0 ** (np.cumsum(rng.normal(0, 0.03, blocks)))
+        for b in range(blocks):
+            osc.render(tmp, offline.BLOCK, float(np.clip(contour[b], 70.0, 300.0)))
+            buzz[b * offline.BLOCK:(b + 1) * offline.BLOCK] = tmp[0]
+        buzz = buzz[:n]
+        # Syllables: a vowel every 100-250 ms, the formants gliding between them.
+        syl_blocks = rng.integers(1, 4, blocks)
+        f1, f2 = [], []
+        while len(f1) < blocks:
+            v = VOWELS[rng.integers(len(VOWELS))]
+            k = int(syl_blocks[len(f1)])
+            f1 += [v[0]] * k
+            f2 += [v[1]] * k
+        voice = (offline.swept(buzz, sr, "bandpass", f1[:blocks], q=5.0)
+                 + 0.6 * offline.swept(buzz, sr, "bandpass", f2[:blocks], q=7.0))
+        # Syllable rhythm (about 4 a second) with pauses between phrases.
+        t = np.arange(n) / sr
+        rate = rng.uniform(3.5, 5.0)
+        syll = np.maximum(0.0, np.sin(2 * np.pi * rate * t + rng.uniform(0, 6.28))) ** 1.5
+        phrase = (np.sin(2 * np.pi * rng.uniform(0.15, 0.3) * t + rng.uniform(0, 6.28)) > -0.3)
+        phrase = offline.filtered(phrase.astype(np.float32), sr, "lowpass", 8.0)
+        out += voice * syll * phrase * rng.uniform(0.6, 1.0)
+    # Through the wall: everything above the muffle corner is gone.
+    out = offline.filtered(out, sr, "lowpass", params["muffle_hz"], q=0.6)
+    out = offline.filtered(out, sr, "lowpass", params["muffle_hz"] * 1.5, q=0.6)
+    out = offline.filtered(out, sr, "highpass", 120.0)
+    out *= offline.raised_attack(n, sr, 0.2)
+    return offline.fade_tail(offline.normalise(out, params["amplitude"])[:, None], sr, 0.3)
