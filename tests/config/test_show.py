@@ -258,5 +258,6 @@ def test_builtin_shows_load_cleanly_with_the_real_layer_types():
         warnings = []
         s = load_show(name, warnings=warnings)
         assert warnings == [], name
-        assert s.initial_scene in s.scenes and s.transitions
+        assert s.initial_scene in s.scenes
+        assert s.transitions or name == "safe", name  # safe mode stays put on purpose
         assert check_show_for_site(s, site) == ([], []), name
