@@ -205,6 +205,7 @@ class Sampler(Layer):
         c = min(int(round(self.params["loop_crossfade_s"] * self.sr)), n // 2)
         self.period = n - c
         self.xfade = c
+        self.loop_correlation = 0.0
         if c == 0:
             self.head = np.zeros((1, self.src_channels), np.float32)
             return
@@ -231,7 +232,6 @@ class Sampler(Layer):
         self.frame = 0  # frames since reset: the every_s schedule's clock
         self.next_hit = int(round(self.params["offset_s"] * self.sr))
         self._rate = None
-        self._pending = 0  # triggers waiting for the next block
 
     def trigger(self, what="hit"):
         """Start a voice at the next block (oneshot and every_s modes)."""
@@ -266,8 +266,7 @@ class Sampler(Layer):
         r0 = r1 if self._rate is None else self._rate
         self._rate = r1
         if self.mode == "loop":
-            self.loop_pos = self._play(out, 0, frames, self.loop_pos, r0, r1, frames,
-                                       loop=True)[0]
+            self.loop_pos = self._play(out, 0, self.loop_pos, r0, r1, frames, loop=True)[0]
         else:
             if self.mode == "every_s":
                 self._schedule(frames, controls)
@@ -294,7 +293,7 @@ class Sampler(Layer):
             # The rate ramp across the block, from where this voice starts in it.
             ra = r0 + (r1 - r0) * delay / frames
             release = int(self.v_release[v])
-            pos, ended = self._play(out, delay, frames, self.v_pos[v], ra, r1, frames - delay,
+            pos, ended = self._play(out, delay, self.v_pos[v], ra, r1, frames - delay,
                                     loop=False, release=release)
             self.v_pos[v] = pos
             if release >= 0:
@@ -304,7 +303,7 @@ class Sampler(Layer):
                 self.v_active[v] = False
                 self.v_release[v] = -1
 
-    def _play(self, out, at, frames, pos, r0, r1, n, loop, release=-1):
+    def _play(self, out, at, pos, r0, r1, n, loop, release=-1):
         """Add n frames read from source position ``pos`` (speed going from r0 to r1)
         into out[at:at+n]; return (next position, whether a oneshot ran out)."""
         positions = self._pos[:n]
