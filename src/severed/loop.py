@@ -339,8 +339,11 @@ class RenderLoop:
                                   "state": "closed" if closed else "open"})
 
     def _meter(self, block):
-        peak = float(np.max(np.abs(block))) if len(block) else 0.0
-        rms = float(np.sqrt(np.mean(np.square(block)))) if len(block) else 0.0
+        if not len(block):
+            return
+        flat = block.reshape(-1)
+        peak = max(float(flat.max()), -float(flat.min()))
+        rms = math.sqrt(float(np.dot(flat, flat)) / len(flat))
         self.peak_dbfs = 20 * math.log10(peak) if peak > 1e-6 else METER_FLOOR_DB
         self.rms_dbfs = 20 * math.log10(rms) if rms > 1e-6 else METER_FLOOR_DB
 

@@ -37,6 +37,7 @@ class Limiter:
         self._req = np.zeros(L + max_frames, np.float64)
         self._hist = np.zeros(L + max_frames, np.float64)
         self._last = 0.0  # a'[k-1] for the release recursion
+        self._resting = True  # gain at 0 dB and no reduction left in the history
         self._idx = np.arange(1, L + max_frames + 1, dtype=np.float64)
         self._peak = np.zeros(L + max_frames, np.float32)
         self.reduction_db = 0.0  # deepest reduction in the last block, for meters
@@ -46,27 +47,38 @@ class Limiter:
         self._req[:] = 0
         self._hist[:] = 0
         self._last = 0.0
+        self._resting = True
         self.reduction_db = 0.0
 
     def process(self, block, frames):
         """Limit ``block[:frames]`` in place (the output is delayed by the look-ahead)."""
         L = self.lookahead
         x = self._x
-        x[L:L + frames] = block[:frames]
-        peak = self._peak[L:L + frames]
-        np.max(np.abs(x[L:L + frames]), axis=1, out=peak)
-        busy = peak.max() > self.ceiling or self._last < 0.0 or self._hist[:L].min() < 0.0
+        new = x[L:L + frames]
+        new[:] = block[:frames]
+        # One cheap test decides the common case: nothing near the ceiling, gain at rest.
+        loud = max(new.max(), -new.min()) > self.ceiling
+        busy = loud or self._last < 0.0 or self._resting is False
         if not busy:
-            self._req[L:L + frames] = 0.0
-            self._hist[L:L + frames] = 0.0
             block[:frames] = x[:frames]
             self.reduction_db = 0.0
+            self._resting = True
         else:
+            if self._resting:  # leaving rest: the history is all 0 dB
+                self._req[:L] = 0.0
+                self._hist[:L] = 0.0
+            peak = self._peak[L:L + frames]
+            np.maximum(np.abs(new[:, 0]), np.abs(new[:, -1]), out=peak)
+            for c in range(1, new.shape[1] - 1):
+                np.maximum(peak, np.abs(new[:, c]), out=peak)
             self._limit(block, frames)
-        # Keep the last L frames of input, required gain and released gain for the next block.
+            self._resting = self._last >= 0.0 and self._hist[frames:frames + L].min() >= 0.0
+        # Keep the last L frames of input (and, while limiting, of required and released
+        # gain) for the next block.
         x[:L] = x[frames:frames + L]
-        self._req[:L] = self._req[frames:frames + L]
-        self._hist[:L] = self._hist[frames:frames + L]
+        if not self._resting:
+            self._req[:L] = self._req[frames:frames + L]
+            self._hist[:L] = self._hist[frames:frames + L]
 
     def _limit(self, block, frames):
         L = self.lookahead
