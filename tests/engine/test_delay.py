@@ -132,3 +132,26 @@ def test_block_size_invariance():
     a = run(Delay(FS, 0.0371, feedback=0.6, damping=0.4), x, 2048)
     b = run(Delay(FS, 0.0371, feedback=0.6, damping=0.4, max_frames=100), x, 100)
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_steady_state_allocates_no_buffers():
+    import tracemalloc
+    x = np.random.default_rng(0).standard_normal((2048, 2)).astype(np.float32)
+    out = np.empty_like(x)
+    d = Delay(FS, 0.3, feedback=0.5, damping=0.4)
+    flip = [0]
+
+    def moving():
+        flip[0] ^= 1
+        d.set(delay_s=0.3 + 0.01 * flip[0], feedback=0.4 + 0.1 * flip[0])
+        d.process(x, out)
+    for step in (lambda: d.process(x, out), moving):
+        for _ in range(3):
+            step()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            step()
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        assert peak < 8192, peak

@@ -124,3 +124,19 @@ def test_reset_clears_colouring_memory():
     gen.render(buf, 256)
     gen.reset()
     assert np.all(gen.core.yhist == 0.0) and np.all(gen.core.xbuf[:2] == 0.0)
+
+
+@pytest.mark.parametrize("color", COLORS)
+def test_render_allocates_no_buffers(color):
+    import tracemalloc
+    gen = Noise(color, np.random.default_rng(0))
+    buf = np.zeros((2048, 2), np.float32)
+    for _ in range(3):
+        gen.render(buf, 2048)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for _ in range(20):
+        gen.render(buf, 2048)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    assert peak < 4096, peak

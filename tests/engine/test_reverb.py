@@ -185,3 +185,27 @@ def test_mono():
     x[0] = 1.0
     h = run(rev, x)
     assert h.shape == (FS, 1) and np.max(np.abs(h)) > 0.01
+
+
+def test_steady_state_allocates_no_buffers():
+    import tracemalloc
+    x = np.random.default_rng(0).standard_normal((2048, 2)).astype(np.float32)
+    out = np.empty_like(x)
+    rev = Reverb(FS, 3.0, 0.5, 25.0)
+    flip = [0]
+
+    def moving():
+        flip[0] ^= 1
+        rev.set(decay_s=2.0 + flip[0], damping=0.3 + 0.2 * flip[0],
+                predelay_ms=20.0 + 5 * flip[0])
+        rev.process(x, out)
+    for step in (lambda: rev.process(x, out), moving):
+        for _ in range(3):
+            step()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            step()
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        assert peak < 8192, peak  # one block of float32 stereo would be 16 KiB

@@ -47,11 +47,13 @@ class Delay:
         self.steps = np.arange(self.max_frames, dtype=np.float64)
         self.isteps = np.arange(self.max_frames, dtype=np.int64)
         self.read_at = np.zeros(self.max_frames)
-        self.frac = np.zeros((self.max_frames, 1))
+        self.frac = np.zeros((self.max_frames, self.channels))
         self.idx = np.zeros(self.max_frames, dtype=np.int64)
         self.wet = np.zeros((self.max_frames, self.channels))
         self.wet2 = np.zeros((self.max_frames, self.channels))
-        self.fb = np.zeros((self.max_frames, 1))
+        self.fb = np.zeros((self.max_frames, self.channels))
+        self.steps_c = np.repeat(self.steps[:, None], self.channels, axis=1)
+        self.x64 = np.zeros((self.max_frames, self.channels))
         self.delay = self.delay_tgt = self._clamp_delay(delay_s)
         self.feedback = self.feedback_tgt = self._clamp_fb(feedback)
         self.damping = min(max(float(damping), 0.0), 1.0)
@@ -93,9 +95,11 @@ class Delay:
         d0, d1 = self.delay, self.delay_tgt
         moving = d0 != d1
         exact = not moving and d0 == int(d0)
-        fb = self.fb[:n, 0]
+        # Feedback ramps to its target; (frames, channels) like the signal, because
+        # numpy buffers (allocates) for broadcast operands.
+        fb = self.fb[:n]
         dfb = (self.feedback_tgt - self.feedback) / n
-        np.multiply(self.steps[:n], dfb, out=fb)
+        np.multiply(self.steps_c[:n], dfb, out=fb)
         fb += self.feedback + dfb
         # A chunk must not read what it is about to write.
         longest = max(1, int(math.floor(min(d0, d1))) - (0 if exact else 1))
@@ -123,13 +127,18 @@ class Delay:
                 w2 = self.wet2[:m]
                 np.take(self.buf, idx, axis=0, mode="wrap", out=w2)
                 w2 -= wet
-                w2 *= self.frac[:m]
+                fr = self.frac[:m]
+                for ch in range(1, self.channels):
+                    fr[:, ch] = fr[:, 0]
+                w2 *= fr
                 wet += w2
             out[start:start + m] = wet
             # Feed back: damped echo times feedback plus the new input.
             self.core.run(wet, wet, m)
             wet *= self.fb[start:start + m]
-            wet += x[start:start + m]
+            x64 = self.x64[:m]
+            np.copyto(x64, x[start:start + m])
+            wet += x64
             w = (self.pos + start) % cap
             first = min(m, cap - w)
             self.buf[w:w + first] = wet[:first]

@@ -115,6 +115,7 @@ class IIRCore:
         self._hx = np.zeros(k * m + 1)
         self._o = np.zeros(k * m + 1)
         self._phi = np.zeros((r + 1) * k * k)
+        self._qt_flat = np.zeros((r * k) ** 2)
         # Exponents at which the closed forms are evaluated: 0..M, then M*r - 2..M*r.
         self._n_all = np.concatenate([np.arange(m + 1), (m * np.arange(1, r)[:, None]
                                                          + np.arange(-2, 1)).ravel()])
@@ -212,7 +213,7 @@ class IIRCore:
         g[:m] = b[0] * h
         for j in range(1, k + 1):
             g[j:m] += b[j] * h[:m - j]
-        np.take(g, self._hk_idx, out=self.hk)
+        np.take(g, self._hk_idx, out=self.hk, mode="clip")  # "raise" buffers
         # Inputs x[-K..-1] before the row reach y[n] through taps b[j] with j > lag.
         hx = self._hx[:k * m].reshape(k, m)
         hx[:] = 0.0
@@ -220,18 +221,16 @@ class IIRCore:
             t = i - k  # time of that input relative to the row start
             for j in range(-t, k + 1):
                 hx[i, t + j:] += b[j] * h[:m - (t + j)]
-        np.take(self._hx, self._km_idx, out=self.hxk)
+        np.take(self._hx, self._km_idx, out=self.hxk, mode="clip")
         # The K outputs before the row -> y[n]: last row of A**(n+1).
         self._o[:k * m].reshape(k, m)[:] = last[1:m + 1].T
-        np.take(self._o, self._km_idx, out=self.ok)
+        np.take(self._o, self._km_idx, out=self.ok, mode="clip")
         nphi = rows * k * k
         self._phi[:nphi] = phi.reshape(-1)
         self._phi[nphi:] = 0.0
         kr = rows * k
-        idx = self._qt_idx[:kr, :kr]
-        if self.qt is None or self.qt.shape[0] != kr:
-            self.qt = np.empty((kr, kr))
-        np.take(self._phi, idx, out=self.qt)
+        self.qt = self._qt_flat[:kr * kr].reshape(kr, kr)  # contiguous, no allocation
+        np.take(self._phi, self._qt_idx[:kr, :kr], out=self.qt, mode="clip")
         self.built_rows = rows
 
     def run(self, x, y, n):

@@ -114,30 +114,38 @@ class Reverb:
         self.fbuf = np.zeros((LINES, self.fcap + self.freach), dtype=DTYPE)
         self.w_in_t = np.ascontiguousarray(self.w_in.T)
         self.h_diffuse_t = np.ascontiguousarray(self.h_diffuse.T, dtype=DTYPE)
-        self.lines_in = np.zeros((LINES, nmax), dtype=DTYPE)
-        self.spread = np.zeros((LINES, nmax), dtype=DTYPE)
-        self.spread2 = np.zeros((LINES, nmax), dtype=DTYPE)
-        self.u = np.zeros((LINES, nmax), dtype=DTYPE)
-        # Column 0 holds the previous chunk's last line outputs (for the damping taps).
-        self.d = np.zeros((LINES, self.chunk + 1), dtype=DTYPE)
-        self.f = np.zeros((LINES, self.chunk), dtype=DTYPE)
-        self.v = np.zeros((LINES, self.chunk), dtype=DTYPE)
+        # Work buffers are flat and viewed per block or chunk as contiguous (LINES, n)
+        # arrays: numpy allocates scratch buffers for elementwise operations on
+        # non-contiguous 2-D operands, and the render path must not allocate.
+        self._lines_in = np.zeros(LINES * nmax, dtype=DTYPE)
+        self._spread = np.zeros(LINES * nmax, dtype=DTYPE)
+        self._spread2 = np.zeros(LINES * nmax, dtype=DTYPE)
+        self._ramp8 = np.zeros(LINES * nmax, dtype=DTYPE)
+        w = LINES * (self.chunk + 1)  # chunk views: column 0 is the frame before
+        self._d = np.zeros(w, dtype=DTYPE)
+        self._f = np.zeros(w, dtype=DTYPE)
+        self._gains = np.zeros(w, dtype=DTYPE)
+        self._taps = np.zeros(w, dtype=DTYPE)
+        self._u = np.zeros(LINES * self.chunk, dtype=DTYPE)
+        self._v = np.zeros(LINES * self.chunk, dtype=DTYPE)
+        self.d_last = np.zeros(LINES, dtype=DTYPE)  # last line outputs, for the damping
         self.inp = np.zeros((nmax, c), dtype=DTYPE)
-        self.ramp = np.arange(1, nmax + 1, dtype=np.float64)
+        self.ramp = np.arange(1, nmax + 2, dtype=DTYPE)
+        # Rows (fraction of the block, 1) for ramps built as rank-2 products.
+        self._ramp_rows = np.ones(2 * (nmax + 1), dtype=DTYPE)
+        self.ramp_coef = np.zeros((LINES, 2), dtype=DTYPE)
         # DC blocker: x minus a 10 Hz one-pole low-pass, in closed form over the block
         # (the pole is so close to 1 that pole**-frames stays small).
         self.dc_pole = p = math.exp(-2.0 * math.pi * DC_BLOCK_HZ / fs)
-        k = np.arange(nmax, dtype=np.float64)[:, None]
+        k = np.repeat(np.arange(nmax, dtype=np.float64)[:, None], c, axis=1)
         self.dc_pinv = p ** -k * (1.0 - p)
         self.dc_pk = p ** k
+        self.dc_x = np.zeros((nmax, c))
         self.dc_state = np.zeros(c)
         self.dc_tmp = np.zeros((nmax, c))
         self.wpos = 0  # frames written so far (modulo a multiple of both capacities)
         self.mix_t = np.zeros((LINES, LINES), dtype=DTYPE)
         self.h_fdn32 = self.h_fdn.astype(DTYPE)
-        self.dg = np.zeros((LINES, 1))
-        self.frac = np.zeros(nmax)
-        self.gain_ramp = np.zeros((LINES, nmax), dtype=DTYPE)
         self.params = self.target = self._clamp(decay_s, damping, predelay_ms)
         self._settle()
 
@@ -158,7 +166,7 @@ class Reverb:
         self.dbuf[:] = 0.0
         self.fbuf[:] = 0.0
         self.wpos = 0
-        self.d[:] = 0.0
+        self.d_last[:] = 0.0
         self.dc_state[:] = 0.0
         self.params = self.target
         self._settle()
@@ -188,65 +196,76 @@ class Reverb:
             raise ValueError(f"block of {n} frames exceeds max_frames={self.max_frames}")
         # DC blocker.
         # lp[k] = p**k * (p * lp[-1] + sum_{j<=k} (1 - p) p**-j x[j]); inp = x - lp.
+        # (Operands all of one shape and dtype: numpy buffers broadcasts and casts.)
         inp = self.inp[:n]
+        x64 = self.dc_x[:n]
         tmp = self.dc_tmp[:n]
-        np.multiply(x, self.dc_pinv[:n], out=tmp)
+        np.copyto(x64, x)
+        np.multiply(x64, self.dc_pinv[:n], out=tmp)
         tmp[0] += self.dc_pole * self.dc_state
         np.cumsum(tmp, axis=0, out=tmp)
         tmp *= self.dc_pk[:n]
         self.dc_state[:] = tmp[n - 1]
-        np.subtract(x, tmp, out=inp)
+        np.subtract(x64, tmp, out=tmp)
+        np.copyto(inp, tmp)
         # Spread to the lines and write into the diffusion buffer.
-        lines_in = self.lines_in[:, :n]
+        lines_in = self._lines_in[:LINES * n].reshape(LINES, n)
         np.matmul(self.w_in_t, inp.T, out=lines_in)
         self._write(self.dbuf, self.dcap, self.dreach, self.wpos, lines_in)
         # Read each line at predelay + its own offset; crossfade when predelay moves.
         old, new = self.params, self.target
-        spread = self.spread[:, :n]
+        spread = self._spread[:LINES * n].reshape(LINES, n)
         self._read_diffused(spread, n, old[2])
         if new[2] != old[2]:
-            spread2 = self.spread2[:, :n]
+            spread2 = self._spread2[:LINES * n].reshape(LINES, n)
             self._read_diffused(spread2, n, new[2])
             spread2 -= spread
-            spread2 *= self.ramp[:n]
-            spread2 *= 1.0 / n
+            ramp8 = self._ramp8[:LINES * n].reshape(LINES, n)
+            rows = self._ramp_rows[:2 * n].reshape(2, n)
+            np.multiply(self.ramp[:n], 1.0 / n, out=rows[0])
+            rows[1] = 0.0
+            self.ramp_coef[:] = (1.0, 0.0)
+            np.matmul(self.ramp_coef, rows, out=ramp8)
+            spread2 *= ramp8
             spread += spread2
-        u = self.u[:, :n]
-        np.matmul(self.h_diffuse_t, spread, out=u)
         # Feedback delay network, chunk by chunk. New decay/damping: the gains and the
         # tap ramp sample by sample across the block (a step in a loop gain clicks).
         moving = new[:2] != old[:2]
         if moving:
             g1, tap1 = self._loop(*new[:2])
-            dg = self.dg
-            np.subtract(g1, self.gains_now, out=dg[:, 0])
-            dtap = tap1 - self.tap
         y = out[:n]
         chunks = -(-n // self.chunk)
         size = -(-n // chunks)
         start = 0
         for _ in range(chunks):
             m = min(size, n - start)
+            u = self._u[:LINES * m].reshape(LINES, m)
+            np.matmul(self.h_diffuse_t, spread[:, start:start + m], out=u)
+            gains = taps = None
             if moving:
-                frac = self.frac[:m]
-                np.multiply(self.ramp[start:start + m], 1.0 / n, out=frac)
-                gains = self.gain_ramp[:, :m]
-                np.multiply(dg, frac[None, :], out=gains)
-                gains += self.gains_now[:, None]
-                frac *= dtap
-                frac += self.tap
-                self._fdn_chunk(u[:, start:start + m], y[start:start + m], start, m,
-                                frac[None, :], gains)
-            else:
-                self._fdn_chunk(u[:, start:start + m], y[start:start + m], start, m,
-                                self.tap, None)
+                # gains[j, i] = g0[j] + (g1[j] - g0[j]) * (start + i) / n, and the
+                # same for the tap, laid out like the chunk (column 0: frame before):
+                # rank-2 products, so nothing is broadcast.
+                rows = self._ramp_rows[:2 * (m + 1)].reshape(2, m + 1)
+                np.multiply(self.ramp[start:start + m + 1], 1.0 / n, out=rows[0])
+                rows[0] -= 1.0 / n
+                rows[1] = 1.0
+                coef = self.ramp_coef
+                coef[:, 0] = g1 - self.gains_now
+                coef[:, 1] = self.gains_now
+                gains = self._gains[:LINES * (m + 1)]
+                np.matmul(coef, rows, out=gains.reshape(LINES, m + 1))
+                coef[:, 0] = tap1 - self.tap
+                coef[:, 1] = self.tap
+                taps = self._taps[:LINES * (m + 1)]
+                np.matmul(coef, rows, out=taps.reshape(LINES, m + 1))
+            self._fdn_chunk(u, y[start:start + m], start, m, taps, gains)
             start += m
         self.wpos = (self.wpos + n) % (self.dcap * self.fcap)
         self.params = new
         if moving:
             self._settle()
         return out
-
     @staticmethod
     def _write(buf, cap, reach, pos, data):
         """Write data (LINES, n) at frame pos of a circular buffer with a mirrored tail."""
@@ -260,7 +279,8 @@ class Reverb:
         lo, hi = (0, n - first) if first < n else (w, w + n)
         if lo < reach:
             hi = min(hi, reach)
-            buf[:, cap + lo:cap + hi] = buf[:, lo:hi]
+            for row in buf:  # row by row: numpy copies 2-D views of one array first
+                row[cap + lo:cap + hi] = row[lo:hi]
 
     def _read_diffused(self, dst, n, predelay_ms):
         delay = int(round(predelay_ms * 1e-3 * self.sample_rate))
@@ -270,26 +290,32 @@ class Reverb:
             s = (base - int(self.diffuse[j])) % cap
             dst[j] = self.dbuf[j, s:s + n]
 
-    def _fdn_chunk(self, u, y, start, m, tap, gains):
-        d = self.d
+    def _fdn_chunk(self, u, y, start, m, taps, gains):
+        """One chunk (m <= shortest line): read, damp, mix, add input u, write back."""
+        width = m + 1
+        flat = self._d[:LINES * width]
+        d = flat.reshape(LINES, width)
+        d[:, 0] = self.d_last
         cap = self.fcap
         now = self.wpos + start
         for j in range(LINES):
             s = (now - int(self.lengths[j])) % cap
-            d[j, 1:m + 1] = self.fbuf[j, s:s + m]
-        dm = d[:, 1:m + 1]
-        np.matmul(dm.T, self.w_out, out=y)  # straight into the (frames, C) output
-        # Damping: f = (1 - tap) * d[n] + tap * d[n-1].
-        f = self.f[:, :m]
-        np.subtract(d[:, :m], dm, out=f)
-        f *= tap
-        f += dm
-        d[:, 0] = d[:, m]
-        v = self.v[:, :m]
-        if gains is None:
-            np.matmul(self.mix_t, f, out=v)
+            d[j, 1:] = self.fbuf[j, s:s + m]
+        self.d_last[:] = d[:, m]
+        np.matmul(d[:, 1:].T, self.w_out, out=y)  # straight into the (frames, C) output
+        # Damping: f = (1 - tap) d[n] + tap d[n-1], on the flat chunk (column 0 of
+        # each row comes out as junk and is not used).
+        f = self._f[:LINES * width]
+        np.subtract(flat[:-1], flat[1:], out=f[1:])
+        if taps is None:
+            f *= self.tap
         else:
+            f *= taps
+        f += flat
+        if gains is not None:
             f *= gains
-            np.matmul(self.h_fdn32, f, out=v)
+        v = self._v[:LINES * m].reshape(LINES, m)
+        np.matmul(self.mix_t if gains is None else self.h_fdn32,
+                  f.reshape(LINES, width)[:, 1:], out=v)
         v += u
         self._write(self.fbuf, cap, self.freach, now, v)
