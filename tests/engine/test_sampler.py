@@ -421,3 +421,47 @@ def test_a_recipe_that_crashes_silences_only_its_layer(cache, caplog):
         assert not buf.any()
     finally:
         recipes.RECIPES.pop("t_broken", None)
+
+
+ENTER_SHOW = """
+[show]
+name = "enter"
+initial_scene = "a"
+[scenes.a.layers.quiet]
+type = "tone"
+gain_db = -120
+[scenes.b.layers.ding]
+type = "sampler"
+recipe = "t_impulse"
+mode = "oneshot"
+on_enter = true
+gain_db = 0
+[scenes.b.layers.no_ding]
+type = "sampler"
+recipe = "t_impulse"
+recipe_params = { at = 10 }
+mode = "oneshot"
+gain_db = 0
+"""
+
+
+def test_on_enter_plays_at_the_frame_the_scene_is_entered(cache):
+    show = load_show_text(ENTER_SHOW, "test.toml")
+    engine = Engine(show, sample_rate=SR, max_frames=1024, seed=1, cache=cache)
+    engine.start("a", fade_s=0.0)
+    out = run_engine(engine, 0.5, actions=[(10240, ev.ChangeScene("a", "b", 0.0, "linear"))])
+    hits = np.flatnonzero(np.abs(out[:, 0]) > 0.5)
+    start = 10240 + engine.master.limiter.lookahead
+    assert list(hits) == [start]  # the ding's impulse, on the event's frame; no_ding silent
+
+
+def test_recipes_of_the_instruments_are_found_without_importing_them():
+    import subprocess
+    import sys
+
+    code = ("import sys; from severed.precompute.recipes import RECIPES, check_recipe; "
+            "before = 'felt_note' in RECIPES; "
+            "print(before, check_recipe('felt_note', {}), 'felt_note' in RECIPES)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "[]", "True"]

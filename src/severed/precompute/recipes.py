@@ -34,6 +34,26 @@ from severed.errors import ConfigError
 
 RECIPES = {}
 
+#: Packages whose import registers more recipes (the default show's instruments);
+#: imported on the first question about a recipe, so a show may name them without
+#: anything else having imported them first.
+RECIPE_MODULES = ("severed.instruments",)
+_loaded = False
+
+
+def load_recipe_modules():
+    """Import the packages in RECIPE_MODULES once (those not installed are skipped)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for name in RECIPE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
 
 @dataclass(frozen=True)
 class RecipeSpec:
@@ -59,6 +79,7 @@ class Recipe:
         return self.name
 
     def spec(self):
+        load_recipe_modules()
         try:
             return RECIPES[self.name]
         except KeyError:
@@ -104,6 +125,7 @@ def recipe(name, defaults=None, doc="", depends=()):
 
 def check_recipe(name, params):
     """Problems with a request for recipe ``name`` with ``params``, as messages."""
+    load_recipe_modules()
     if name not in RECIPES:
         from severed.config.schema import did_you_mean
         return [f"no such recipe (known: {', '.join(sorted(RECIPES)) or 'none'})"

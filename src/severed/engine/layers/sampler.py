@@ -29,6 +29,9 @@ Modes:
   moves each interval by up to that share), the first hit ``offset_s`` after the scene
   starts.
 
+With ``on_enter = true`` a oneshot (or every_s) layer also plays a hit the moment its
+scene is entered or its overlay switched on: the elevator's ding at the door event.
+
 ``rate`` is the playback speed (0.25 to 4, linear interpolation; 2 is an octave up),
 ramped across each block. The engine owns gain and reverb send. Mono audio goes to
 every channel.
@@ -106,6 +109,8 @@ class Sampler(Layer):
               doc="every_s mode: each interval moves by up to this share"),
         Param("offset_s", 0.0, min=0.0, max=86400.0, automatable=False,
               doc="every_s mode: the first hit this long after the scene starts"),
+        Param("on_enter", False, kind=bool, automatable=False,
+              doc="oneshot/every_s: also play a hit when the scene is entered"),
         Param("voices", 4, min=1, max=32, kind=int, automatable=False,
               doc="oneshot/every_s: hits that may sound at once"),
         Param("rate", 1.0, min=0.25, max=4.0, doc="playback speed (2: an octave up)"),
@@ -238,6 +243,12 @@ class Sampler(Layer):
         if self.src is None or self.mode == "loop":
             return
         self._start_voice(0)
+
+    def enter(self):
+        """The scene was entered: with ``on_enter``, a hit on this very frame (an
+        arrival bell)."""
+        if self.params["on_enter"]:
+            self.trigger()
 
     def _start_voice(self, delay):
         playing = self.v_active & (self.v_release < 0)
