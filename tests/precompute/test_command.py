@@ -159,3 +159,46 @@ def test_prune_keeps_what_the_show_uses(tmp_path, show_file, capsys):
     assert len(left) == 5 and "notes.txt" in left
     code, out, _ = run(["--show", show, "--cache", cache_dir, "--prune"], capsys)
     assert "0 rendered, 2 present" in out and "pruned 0 files" in out
+
+
+class FetchingLayer:
+    """A layer type of another kind that fetches precomputed notes when built."""
+
+    TYPE = "fetcher_for_test"
+    DOC = ""
+
+    def __init__(self, ctx, params):
+        from severed.engine.layers.base import normalise_params
+
+        self.params = normalise_params(self.PARAMS, params)
+        for hz in (220.0, 330.0):
+            ctx.cache.get_or_render(Recipe("sine_ping", {"freq_hz": hz, "length_s": 0.25}),
+                                    ctx.sample_rate)
+
+
+@pytest.fixture
+def fetching_layer():
+    from severed.engine.layers.base import LAYER_TYPES
+    from severed.engine.params import Param
+
+    FetchingLayer.PARAMS = (Param("notes", 2, automatable=False, kind=int),)
+    LAYER_TYPES[FetchingLayer.TYPE] = FetchingLayer
+    yield
+    del LAYER_TYPES[FetchingLayer.TYPE]
+
+
+def test_audio_other_layers_fetch_is_rendered_too(tmp_path, show_file, capsys,
+                                                   fetching_layer):
+    extra = ('[scenes.b.layers.notes]\ntype = "fetcher_for_test"\n'
+             '[scenes.b.layers.more_notes]\ntype = "fetcher_for_test"\n')
+    show = show_file(extra)
+    cache_dir = tmp_path / "cache"
+    code, out, err = run(["--show", show, "--cache", cache_dir], capsys)
+    assert code == 0, err
+    assert "4 rendered, 0 present, 0 failed" in out  # 2 from samplers + 220 and 330 Hz once
+    cache = Cache(cache_dir)
+    for hz in (220.0, 330.0):
+        assert cache.status(Recipe("sine_ping", {"freq_hz": hz, "length_s": 0.25}),
+                            48000) == "present"
+    code, out, _ = run(["--show", show, "--cache", cache_dir, "--prune"], capsys)
+    assert "0 rendered, 4 present" in out and "pruned 0 files" in out

@@ -1,7 +1,9 @@
 """``severed precompute``: render every cache entry a show needs, before it plays.
 
 Walks the show's ``sampler`` layers, collects their recipes and stems, and renders
-each one missing or damaged from the cache (present, valid entries are skipped). Run
+each one missing or damaged from the cache (present, valid entries are skipped); then
+builds every other layer once with the cache at hand, so whatever precomputed audio
+those fetch when built (motif notes, found sounds) is rendered as well. Run
 at install time and after editing a show, so the daemon never renders at start-up:
 
     severed precompute --config /etc/severed/severed.toml
@@ -56,6 +58,63 @@ def show_items(show, work_dir=None):
     return found
 
 
+class _Collector:
+    """Stands in for the cache while other layer types are built: passes each request
+    to the real cache and notes what was asked and how it went."""
+
+    def __init__(self, cache, rate, on_request=None):
+        self.cache = cache
+        self.directory = cache.directory
+        self.sample_rate = rate
+        self.asked = []  # (item, audio or None, what or the exception)
+        self._on_request = on_request
+
+    def get_or_render(self, item, sample_rate=None, *, warn_missing=True):
+        if self._on_request is not None:
+            self._on_request(item.label)
+        try:
+            audio, what = self.cache.ensure(item, sample_rate or self.sample_rate)
+        except Exception as exc:
+            self.asked.append((item, None, exc))
+            raise
+        self.asked.append((item, audio, what))
+        return audio
+
+    def ensure(self, item, sample_rate=None, **kw):
+        audio = self.get_or_render(item, sample_rate)
+        return audio, self.asked[-1][2]
+
+
+def other_layers(show, site, collector):
+    """Build every layer that is not a sampler with ``collector`` as its cache, so
+    whatever precomputed audio it fetches when built (motif notes, found sounds) is
+    rendered too; yield (layer key, exception or None)."""
+    import numpy as np
+
+    from severed.engine.layers import LAYER_TYPES
+    from severed.engine.layers.base import LayerContext
+    from severed.engine.layers.sampler import Sampler
+
+    for scene in show.scenes.values():
+        for layer in scene.layers:
+            if layer.type == Sampler.TYPE or layer.type not in LAYER_TYPES:
+                continue
+            ctx = LayerContext(name=f"{scene.name}.{layer.name}",
+                               sample_rate=site.audio.sample_rate,
+                               channels=site.audio.channels,
+                               max_frames=site.audio.block_frames,
+                               rng=np.random.default_rng(0), mains_hz=site.mains_hz,
+                               cache=collector)
+            where = f"scenes.{scene.name}.layers.{layer.name}"
+            try:
+                built = LAYER_TYPES[layer.type](ctx, layer.params)
+            except Exception as exc:  # named and counted; the other layers go on
+                yield where, exc
+                continue
+            fault = getattr(built, "fault", None)
+            yield where, (RuntimeError(fault) if fault else None)
+
+
 def run(args):
     from severed.commands.common import load_inputs
     from severed.precompute.cache import Cache, cache_dir, entry_key
@@ -80,8 +139,8 @@ def run(args):
             seen.add(key)
             jobs.append((where, item))
     bar = _Progress(len(jobs)) if sys.stderr.isatty() and not args.quiet else None
-    rendered = present = 0
-    megabytes = 0.0
+    outcome = {}  # entry key -> (what, MB); an entry asked for twice counts once
+    keep = []
     for i, (where, item) in enumerate(jobs):
         if bar is not None:
             bar.show(i, item.label)
@@ -90,16 +149,20 @@ def run(args):
         except Exception as exc:  # report every entry, whatever went wrong with one
             failed.append(f"{where}: {item.label}: {exc}")
             continue
-        megabytes += audio.nbytes / 1e6
-        if what == "present":
-            present += 1
-        elif what == "rendered":
-            rendered += 1
-        else:
-            failed.append(f"{where}: {item.label}: rendered but {directory} cannot be "
-                          "written")
+        _note(outcome, keep, failed, cache, rate, where, item, audio, what, directory)
     if bar is not None:
-        bar.show(len(jobs), "")
+        bar.show(len(jobs), "other layers")
+    collector = _Collector(cache, rate, (lambda label: bar.show(len(jobs), label))
+                           if bar is not None else None)
+    for where, problem in other_layers(show, site, collector):
+        if problem is not None:
+            failed.append(f"{where}: {problem}")
+        for item, audio, what in collector.asked:
+            if audio is not None:
+                _note(outcome, keep, failed, cache, rate, where, item, audio, what,
+                      directory)
+        collector.asked.clear()
+    if bar is not None:
         bar.done()
     for line in failed:
         print(f"severed: error: {line}", file=sys.stderr)
@@ -107,12 +170,27 @@ def run(args):
         if failed:
             print("severed: not pruning: some entries failed", file=sys.stderr)
         else:
-            removed, freed = cache.prune(cache.paths(item, rate)[0] for _, item in jobs)
+            removed, freed = cache.prune(keep)
             print(f"{directory}: pruned {removed} file{'s' if removed != 1 else ''}, "
                   f"{freed / 1e6:.1f} MB freed")
+    rendered = sum(1 for what, _ in outcome.values() if what == "rendered")
+    present = sum(1 for what, _ in outcome.values() if what == "present")
+    megabytes = sum(mb for _, mb in outcome.values())
     print(f"{directory}: {rendered} rendered, {present} present, {len(failed)} failed; "
           f"{megabytes:.1f} MB at {rate} Hz in {time.monotonic() - started:.1f} s")
     return 1 if failed else 0
+
+
+def _note(outcome, keep, failed, cache, rate, where, item, audio, what, directory):
+    from severed.precompute.cache import entry_key
+
+    key = entry_key(item, rate)
+    if key in outcome:
+        return
+    if what == "memory":
+        failed.append(f"{where}: {item.label}: rendered but {directory} cannot be written")
+    outcome[key] = (what, audio.nbytes / 1e6)
+    keep.append(cache.paths(item, rate)[0])
 
 
 class _Progress:
