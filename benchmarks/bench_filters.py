@@ -4,19 +4,25 @@ and milliseconds of CPU per second of audio.
 Run: ``.venv/bin/python benchmarks/bench_filters.py [--quick]``
 
 Figures are the best of several repeats (the least disturbed by other processes) and
-the median. A Raspberry Pi Zero 2 W core is roughly ten times slower than a desktop.
+the median; BLAS runs on one thread (OPENBLAS_NUM_THREADS=1 unless already set). A
+Raspberry Pi Zero 2 W core is roughly ten times slower than this machine's.
 """
 
 import argparse
+import os
 import statistics
 import time
 
-import numpy as np
+# One BLAS thread, as on the render thread of the Pi: the products here are small,
+# and a second BLAS thread only contends with everything else for the cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from severed.engine.dsp.delay import Delay
-from severed.engine.dsp.filters import Biquad, OnePole
-from severed.engine.dsp.noise import Noise
-from severed.engine.dsp.reverb import Reverb
+import numpy as np  # noqa: E402  (after the BLAS thread setting)
+
+from severed.engine.dsp.delay import Delay  # noqa: E402
+from severed.engine.dsp.filters import Biquad, OnePole  # noqa: E402
+from severed.engine.dsp.noise import Noise  # noqa: E402
+from severed.engine.dsp.reverb import Reverb  # noqa: E402
 
 FS = 48000
 FRAMES = 2048

@@ -6,28 +6,38 @@ Use::
     verb.process(send, wet)         # wet[:frames] = reverb only; send and wet distinct
     verb.set(decay_s=6.0)           # glides over the next block
 
-Signal path: input -> DC blocker (10 Hz) -> spread to 8 lines, each delayed by the
-predelay plus its own 0..12 ms offset, mixed by a Hadamard matrix (input diffusion)
--> feedback delay network of 8 lines (23..50 ms, prime lengths) whose outputs pass
-through a two-tap low-pass (the damping), a per-line gain and an orthogonal
-(Hadamard) feedback matrix -> two orthogonal sets of output taps (left, right).
+Signal path: input -> DC blocker (10 Hz high-pass) -> spread to 8 lines, each delayed
+by the predelay plus its own 0..12 ms offset, mixed by a Hadamard matrix (input
+diffusion) -> feedback delay network of 8 lines (23..50 ms, prime lengths) whose
+outputs pass through a two-tap low-pass (the damping), a per-line gain and a Hadamard
+feedback matrix -> two orthogonal sets of output taps (left, right).
 
 Block vectorisation: every line is longer than the chunk being processed, so a whole
 chunk of line outputs can be read before any of the chunk is written; a block larger
-than the shortest line is processed in 2..3 chunks. Nothing loops over samples.
+than the shortest line is processed in 2..3 chunks. Nothing loops over samples, and
+nothing is allocated per block. The loop runs in float32.
 
 How it avoids metallic ringing: line lengths are distinct primes spread irregularly
-over an octave (no common periods), the feedback matrix is a Hadamard matrix (every
-line feeds every other with equal energy, the densest echo build-up an orthogonal
-8x8 matrix gives), the input is pre-diffused so the echo density is high from the
-first pass, and the damping lowers the high-frequency resonances first.
+over an octave (no common periods); the feedback matrix is a Hadamard matrix (every
+line feeds every other with equal energy); the input is pre-diffused so the echo
+density is high from the first pass; the output taps are spread over all rows of the
+feedback matrix (taps equal to one of its rows make the output follow one line's own
+recirculation, a flutter at that line's period); and the damping lowers the
+high-frequency resonances first. Measured: the normalised autocorrelation of the
+tail stays below 0.21 at every lag from 2 to 200 ms (equal line lengths, a comb,
+show 0.95; taps on one matrix row 0.35).
 
 Decay: a line of L samples gets the gain 10**(-3 L / (fs T)), so every path loses
-60 dB in T seconds at low frequencies whatever its route; T is set about 14 % longer
-than decay_s when there is damping, so that the broadband RT60 (Schroeder T30 of the
-impulse response) stays within about 10 % of decay_s from 0.3 to 8 s. The feedback matrix is orthogonal and
-all gains are below 1, so the network is stable for any parameters. Parameters are
-clamped: decay_s 0.1..30, damping 0..1, predelay_ms 0..500.
+60 dB in T seconds at low frequencies whatever its route. Damping shortens the
+broadband decay (to about 0.88 of T for any damping from 0.1 up), so T is set 13.6 %
+longer than decay_s when there is damping: the broadband RT60 (Schroeder T30 of the
+impulse response) is then within 1 % of decay_s from 0.3 to 8 s (measured). The
+feedback matrix is orthogonal and every gain is below 1, so the network is stable
+for any parameters, which are clamped: decay_s 0.1..30, damping 0..1, predelay_ms
+0..500. Changes of decay and damping ramp sample by sample across the next block;
+a predelay change crossfades. The wet level grows with the decay, as in a room: for
+white noise in, the output RMS is about 1.9x the input at 1.5 s, 4x at 8 s
+(damping 0).
 """
 
 import math
