@@ -12,20 +12,25 @@ Use::
 How a recursion is vectorised (no Python loop over samples, no scipy): a filter is
 split into its FIR part (numerator) and an all-pole part of order K (1..3), in direct
 form I, whose state is the last K inputs and the last K outputs. A block is cut into
-rows of M samples. Within a row the zero-state response is one matrix product with
-the row's lower-triangular Toeplitz matrix of the impulse response; the state at each
-row start follows a K-dimensional linear recursion from row to row (transition A**M),
-which is solved for all rows at once by one product with a block-triangular matrix of
+rows of M = 32 frames. Within a row the zero-state response is one matrix product
+with the lower-triangular Toeplitz matrix of the impulse response; the state at each
+row start follows a K-dimensional linear recursion from row to row (transition
+A**M), solved for all rows at once by one product with a block-triangular matrix of
 powers of A**M; the state's contribution is added by one more small product. Every
-table holds powers of a stable matrix, so nothing grows (unlike a cumsum of p**-k),
-and the result equals the sample-by-sample recursion to float64 rounding. Tables are
-cached and rebuilt only when the coefficients change.
+table holds powers of a stable matrix, so nothing grows (unlike a cumsum of p**-k).
+The tables come from closed forms of the impulse response (powers for order 3 and
+for the rare biquads with a2 <= 0), are cached, and are rebuilt only when the
+coefficients change. Measured against scipy.signal.lfilter over long signals in any
+block sizes: relative error below 1e-6 (float32 output rounding). Channels stay
+interleaved as in the block: every product acts on all channels at once.
 
-The state is kept as past inputs and outputs, which mean the same thing whatever the
-coefficients are: a coefficient change therefore never makes the output jump. Changes
-from ``set`` are spread over the next block in up to 4 segments, interpolated in
-log-frequency, log-Q and dB, with as many segments as the size of the change needs
-(a slow LFO costs one table rebuild every few blocks, a fast sweep four per block).
+Smooth changes: the state is kept as past inputs and outputs, which mean the same
+thing whatever the coefficients are, so the output stays continuous when they change.
+A new target from ``set`` is reached across the next block in up to 4 segments,
+interpolated in log-frequency, log-Q and dB, as many as the size of the change needs
+(one per 1/12 octave, 1/8 octave of Q or 0.5 dB). A target still creeping by less
+than a quarter of that (a slow LFO) is applied once it has moved enough, or as soon
+as it stops moving; so a slow LFO costs a table rebuild every few blocks.
 """
 
 import math
@@ -57,14 +62,6 @@ def _powers(a, count, out):
     return out[:count]
 
 
-def _spread(small, big, channels):
-    """Write kron(small, I_channels) into big without np.kron (which is slow)."""
-    rows, cols = small.shape
-    view = big.reshape(rows, channels, cols, channels)
-    for c in range(channels):
-        view[:, c, :, c] = small
-
-
 class IIRCore:
     """A direct-form-I IIR filter of order 1..3 on (frames, C) blocks, block-vectorised.
 
@@ -74,7 +71,10 @@ class IIRCore:
 
     Layout: samples stay interleaved as in the block, so a row of M frames is one row of
     M*C numbers and every product acts on all channels at once through a matrix with
-    the channels' identity spread into it (kron(T, I_C)). No transposes.
+    the channels' identity spread into it (kron(T, I_C), gathered by np.take). No
+    transposes, and no allocation per block (numpy buffers, that is allocates, for
+    broadcast, strided or mixed-type operands of elementwise operations, so there
+    are none).
     """
 
     def __init__(self, order, channels, max_frames, row=ROW):
