@@ -102,6 +102,27 @@ def cases():
     yield "Delay 350 ms, gliding", glide_step
 
 
+def memory_kib():
+    """Memory each object holds (its buffers and tables), by tracemalloc."""
+    import tracemalloc
+    makers = {
+        "Biquad": lambda: Biquad(FS, "lowpass", 1000.0),
+        "OnePole": lambda: OnePole(FS, "highpass", 30.0),
+        "Noise pink": lambda: Noise("pink", np.random.default_rng(0)),
+        "Reverb": lambda: Reverb(FS),
+        "Delay (2 s max)": lambda: Delay(FS, 0.35),
+    }
+    out = {}
+    for name, make in makers.items():
+        make()  # shared tables and imports are not counted
+        tracemalloc.start()
+        keep = make()
+        out[name] = tracemalloc.get_traced_memory()[0] / 1024
+        tracemalloc.stop()
+        del keep
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -114,6 +135,9 @@ def main():
         best, med = measure(step, blocks, repeats)
         print(f"{name:38s} {best * 1e6:9.1f} {med * 1e6:10.1f} "
               f"{best * blocks_per_s * 1e3:9.2f}")
+    print()
+    for name, kib in memory_kib().items():
+        print(f"{name:38s} {kib:9.0f} KiB")
 
 
 if __name__ == "__main__":

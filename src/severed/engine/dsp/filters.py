@@ -33,6 +33,7 @@ than a quarter of that (a slow LFO) is applied once it has moved enough, or as s
 as it stops moving; so a slow LFO costs a table rebuild every few blocks.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -60,6 +61,32 @@ def _powers(a, count, out):
         np.matmul(out[:step], out[filled - 1] @ a, out=out[filled:filled + step])
         filled += step
     return out[:count]
+
+
+@functools.lru_cache(maxsize=None)
+def _index_tables(k, c, m, r):
+    """Gather indices (shared, read-only) that lay the small tables out as the big
+    interleaved matrices in one np.take each; the last slot of every source is 0."""
+    same = np.equal.outer(np.arange(c), np.arange(c))  # [c, c']
+    lag = np.subtract.outer(np.arange(m), np.arange(m)).T  # [j, n] = n - j
+    idx = np.where(lag >= 0, lag, m)[:, None, :, None] * np.ones((1, c, 1, c), int)
+    hk_idx = np.where(same[None, :, None, :], idx, m).reshape(m * c, m * c)
+    rows_km = (np.arange(k)[:, None] * m + np.arange(m)[None, :])  # [i, n]
+    idx = rows_km[:, None, :, None] * np.ones((1, c, 1, c), int)
+    km_idx = np.where(same[None, :, None, :], idx, k * m).reshape(k * c, m * c)
+    rr = np.subtract.outer(np.arange(r), np.arange(r))  # [r, j] = r - j
+    blk = np.where(rr >= 0, rr, r)[:, None, :, None] * (k * k)
+    within = (np.arange(k)[:, None] * k + np.arange(k)[None, :])[None, :, None, :]
+    qt_idx = np.where(np.repeat(np.repeat(rr >= 0, k, 0), k, 1),
+                      (blk + within).reshape(r * k, r * k), (r + 1) * k * k - 1)
+    # Exponents at which the closed forms are evaluated: 0..M, then M*r - 2..M*r.
+    n_all = np.concatenate([np.arange(m + 1),
+                            (m * np.arange(1, r)[:, None] + np.arange(-2, 1)).ravel()])
+    tables = (hk_idx.astype(np.int32), km_idx.astype(np.int32), qt_idx.astype(np.int32),
+              n_all)
+    for t in tables:
+        t.flags.writeable = False
+    return tables
 
 
 class IIRCore:
@@ -96,29 +123,12 @@ class IIRCore:
         self.ok = np.zeros((k * c, m * c))
         self._pw = np.zeros((m + 1, k, k))
         self._phipw = np.zeros((r + 1, k, k))
-        # Gather indices that lay the small tables out as the big interleaved matrices
-        # in one np.take each (the last slot of every source is a zero).
-        same = np.equal.outer(np.arange(c), np.arange(c))  # [c, c']
-        lag = np.subtract.outer(np.arange(m), np.arange(m)).T  # [j, n] = n - j
-        idx = np.where(lag >= 0, lag, m)[:, None, :, None] * np.ones((1, c, 1, c), int)
-        self._hk_idx = np.where(same[None, :, None, :], idx, m).reshape(m * c, m * c)
-        rows_km = (np.arange(k)[:, None] * m + np.arange(m)[None, :])  # [i, n]
-        idx = rows_km[:, None, :, None] * np.ones((1, c, 1, c), int)
-        self._km_idx = np.where(same[None, :, None, :], idx, k * m).reshape(k * c, m * c)
-        rr = np.subtract.outer(np.arange(r), np.arange(r))  # [r, j] = r - j
-        blk = np.where(rr >= 0, rr, r)[:, None, :, None] * (k * k)
-        within = (np.arange(k)[:, None] * k + np.arange(k)[None, :])[None, :, None, :]
-        self._qt_idx = (blk + within).reshape(r * k, r * k)
-        self._qt_idx = np.where(np.repeat(np.repeat(rr >= 0, k, 0), k, 1),
-                                self._qt_idx, (r + 1) * k * k - 1)
+        self._hk_idx, self._km_idx, self._qt_idx, self._n_all = _index_tables(k, c, m, r)
         self._g = np.zeros(m + 1)
         self._hx = np.zeros(k * m + 1)
         self._o = np.zeros(k * m + 1)
         self._phi = np.zeros((r + 1) * k * k)
         self._qt_flat = np.zeros((r * k) ** 2)
-        # Exponents at which the closed forms are evaluated: 0..M, then M*r - 2..M*r.
-        self._n_all = np.concatenate([np.arange(m + 1), (m * np.arange(1, r)[:, None]
-                                                         + np.arange(-2, 1)).ravel()])
         self.b = None
         self.a = None
         self.built_rows = 0
