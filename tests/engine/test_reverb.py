@@ -209,3 +209,8 @@ def test_steady_state_allocates_no_buffers():
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         assert peak < 8192, peak  # one block of float32 stereo would be 16 KiB
+
+
+def test_more_than_two_channels_is_refused():
+    with pytest.raises(ValueError, match="channels"):
+        Reverb(FS, channels=4)

@@ -97,6 +97,8 @@ class Reverb:
                  channels=2, max_frames=2048):
         self.sample_rate = fs = float(sample_rate)
         self.channels = c = int(channels)
+        if c not in (1, 2):
+            raise ValueError(f"reverb channels must be 1 or 2, not {channels!r}")
         self.max_frames = nmax = int(max_frames)
         self.lengths = line_lengths(fs)
         self.chunk = int(self.lengths.min())
