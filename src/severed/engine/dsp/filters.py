@@ -131,6 +131,7 @@ class IIRCore:
         self._qt_flat = np.zeros((r * k) ** 2)
         self.b = None
         self.a = None
+        self._key = None
         self.built_rows = 0
         self.qt = None
 
@@ -144,13 +145,15 @@ class IIRCore:
         ``rows`` limits the carry table to blocks of rows*M frames (cheaper to build);
         a longer block later rebuilds it.
         """
-        b = np.asarray(b, dtype=np.float64).reshape(self.k + 1)
-        a = np.asarray(a, dtype=np.float64).reshape(self.k)
+        key = (tuple(float(v) for v in b), tuple(float(v) for v in a))
         rows = self.max_rows if rows is None else min(max(int(rows), 1), self.max_rows)
-        if (self.b is not None and rows <= self.built_rows
-                and np.array_equal(self.b, b) and np.array_equal(self.a, a)):
+        if key == self._key and rows <= self.built_rows:
             return
-        self.b, self.a = b.copy(), a.copy()
+        if len(key[0]) != self.k + 1 or len(key[1]) != self.k:
+            raise ValueError(f"an order-{self.k} filter needs {self.k + 1} numerator and "
+                             f"{self.k} denominator coefficients, got {key}")
+        self._key = key
+        self.b, self.a = np.array(key[0]), np.array(key[1])
         self._build(rows)
 
     def _powers_closed(self, rows):
@@ -218,9 +221,10 @@ class IIRCore:
             phi = _powers(pw[m], rows, self._phipw)
         else:
             last, phi = closed
+        b = self._key[0]  # Python floats: cheaper to multiply by than numpy scalars
         h = last[:m, k - 1]  # all-pole impulse response
         g = self._g  # whole filter's impulse response; g[m] stays 0 (the zero slot)
-        g[:m] = b[0] * h
+        np.multiply(h, b[0], out=g[:m])
         for j in range(1, k + 1):
             g[j:m] += b[j] * h[:m - j]
         np.take(g, self._hk_idx, out=self.hk, mode="clip")  # "raise" buffers
