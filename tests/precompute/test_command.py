@@ -45,7 +45,9 @@ BROKEN = textwrap.dedent("""
     [scenes.b.layers.gone]
     type = "sampler"
     file = "{missing}"
+""")
 
+TYPO = textwrap.dedent("""
     [scenes.b.layers.typo]
     type = "sampler"
     recipe = "sine_pnig"
@@ -108,9 +110,17 @@ def test_failures_are_named_and_exit_1(tmp_path, show_file, capsys):
     show = show_file(BROKEN.format(missing=missing))
     code, out, err = run(["--show", show, "--cache", tmp_path / "cache"], capsys)
     assert code == 1
-    assert "2 rendered, 0 present, 2 failed" in out
+    assert "2 rendered, 0 present, 1 failed" in out
     assert f"severed: error: scenes.b.layers.gone: {missing}: no such audio file" in err
-    assert "scenes.b.layers.typo: recipe: recipe 'sine_pnig': no such recipe" in err
+
+
+def test_unknown_recipe_is_refused_with_the_show_before_rendering(tmp_path, show_file, capsys):
+    show = show_file(TYPO)
+    code, out, err = run(["--show", show, "--cache", tmp_path / "cache"], capsys)
+    assert code == 1 and "rendered" not in out
+    assert "scenes.b.layers.typo.recipe: recipe 'sine_pnig': no such recipe" in err
+    assert "did you mean 'sine_ping'?" in err
+    assert not (tmp_path / "cache").exists() or not os.listdir(tmp_path / "cache")
 
 
 def test_cache_from_environment_and_site(tmp_path, show_file, capsys, monkeypatch):

@@ -31,6 +31,7 @@ def run(args):
     from severed.errors import SeveredError
     from severed.hardware.sinks import WavSink
     from severed.loop import EventLog, RenderLoop
+    from severed.precompute.cache import Cache
 
     site, show, scenario = load_inputs(args.config, args.show, args.scenario)
     seconds = args.seconds if args.seconds is not None else (scenario.duration_s if scenario else None)
@@ -46,7 +47,7 @@ def run(args):
     tap = None
     with sink:
         loop = RenderLoop(show, site, sink, seed=seed, scenario=scenario, event_log=event_log,
-                          block_frames=args.block)
+                          block_frames=args.block, cache=Cache.for_site(site))
         if args.plot:
             from severed.plot import SpectrogramTap
             tap = SpectrogramTap(audio.sample_rate)

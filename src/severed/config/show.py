@@ -209,6 +209,7 @@ def _check_layer(name, table, key, report):
         return None
     cls = types[ltype]
     declared = {p.name: p for p in tuple(cls.PARAMS) + tuple(MIX_PARAMS)}
+    errors_before = len(report.errors)
     for k in table:
         if k != "type" and k not in declared:
             report.error(join_key(key, k), f"not a parameter of layer type {ltype!r}"
@@ -224,6 +225,12 @@ def _check_layer(name, table, key, report):
     if values.get("enabled") is False:
         return None
     params = {p.name: values[p.name] for p in cls.PARAMS}
+    # A layer type may know more than its declarations say (a sampler knows which
+    # recipes exist): let it report before the show ever plays.
+    check = getattr(cls, "check_params", None)
+    if check is not None and len(report.errors) == errors_before:
+        for sub, msg in check(params):
+            report.error(join_key(key, sub) if sub else key, msg)
     return LayerSpec(name=name, type=ltype, params=params,
                      gain_db=values["gain_db"], reverb_send=values["reverb_send"])
 

@@ -10,6 +10,8 @@ when it is built, so rendering allocates nothing large.
     engine.render(out, 2048)
 """
 
+import os
+
 import numpy as np
 
 from severed.engine.master import Master
@@ -28,9 +30,11 @@ class Engine:
         self.max_frames = max_frames
         self.frame = 0  # engine clock: frames rendered so far
         self.tension = 0.0
+        show_dir = os.path.dirname(os.path.abspath(show.path)) if show.path else None
         self.scenes = {
             name: SceneMix(spec, sample_rate=sample_rate, channels=channels,
-                           max_frames=max_frames, seed=seed, mains_hz=mains_hz, cache=cache)
+                           max_frames=max_frames, seed=seed, mains_hz=mains_hz, cache=cache,
+                           show_dir=show_dir)
             for name, spec in show.scenes.items()
         }
         self.current = None

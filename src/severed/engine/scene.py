@@ -47,7 +47,8 @@ class LayerSlot:
 
 
 class SceneMix:
-    def __init__(self, spec, *, sample_rate, channels, max_frames, seed, mains_hz, cache=None):
+    def __init__(self, spec, *, sample_rate, channels, max_frames, seed, mains_hz, cache=None,
+                 show_dir=None):
         self.spec = spec
         self.name = spec.name
         self.sample_rate = sample_rate
@@ -59,7 +60,7 @@ class SceneMix:
                 name=f"{spec.name}.{layer_spec.name}", sample_rate=sample_rate,
                 channels=channels, max_frames=max_frames,
                 rng=np.random.default_rng(layer_seed(seed, spec.name, layer_spec.name)),
-                mains_hz=mains_hz, cache=cache)
+                mains_hz=mains_hz, cache=cache, show_dir=show_dir)
             self.slots.append(LayerSlot(cls(ctx, layer_spec.params), layer_spec))
         rv = spec.reverb
         self.has_send = any(not s.send.constant or s.send.v > 0 for s in self.slots)

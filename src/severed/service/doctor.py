@@ -193,7 +193,9 @@ def check_cache(ctx):
     site, _, _ = ctx.loaded()
     if site is None:
         return skip("needs a valid config")
-    path = os.path.expanduser(site.cache_dir)
+    from severed.precompute.cache import cache_dir
+
+    path = cache_dir(site)  # honours $SEVERED_CACHE, as the daemon does
     user = _daemon_user(ctx)
     fix = (f"mkdir -p {path}" if path.startswith(os.path.expanduser("~/")) else
            f"sudo install -d -o {user} -g {user} -m 0755 {path}")

@@ -47,6 +47,7 @@ class LayerContext:
     rng: np.random.Generator  # this layer's own stream, derived from the render seed
     mains_hz: float = 50.0  # from the site config, for hum layers
     cache: object = None  # the precompute cache, for layers that read precomputed audio
+    show_dir: str | None = None  # folder of the show file: relative stem paths start here
 
 
 class Layer:

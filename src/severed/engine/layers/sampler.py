@@ -37,8 +37,7 @@ ramped across each block. The engine owns gain and reverb send. Mono audio goes 
 every channel.
 
 A file path may be absolute or relative; relative paths are resolved against the
-current directory (the layer is not told where the show file is; ``severed
-precompute`` also looks next to the show file). The audio is fetched (and rendered on
+show file's folder (``LayerContext.show_dir``), then the current directory. The audio is fetched (and rendered on
 a cache miss) when the layer is built, off the render thread. When it cannot be had
 (unknown recipe, missing or damaged file) the layer plays silence, logs the problem
 once and keeps it in ``fault``; the rest of the scene plays on.
@@ -102,7 +101,7 @@ class Sampler(Layer):
         Param("recipe_params", {}, kind=dict, automatable=False,
               doc="the recipe's parameters, a table"),
         Param("file", "", kind=str, automatable=False,
-              doc="a WAV/FLAC/OGG file (absolute, or relative to the current directory)"),
+              doc="a WAV/FLAC/OGG file (absolute, or relative to the show file)"),
         Param("mode", "loop", choices=MODES, kind=str, automatable=False),
         Param("every_s", 30.0, min=0.05, max=86400.0, doc="every_s mode: seconds between hits"),
         Param("jitter", 0.0, min=0.0, max=1.0, automatable=False,
@@ -141,7 +140,8 @@ class Sampler(Layer):
         self.sr = ctx.sample_rate
         self.src = None
         cache = ctx.cache if ctx.cache is not None else _fallback_cache()
-        item, problems = source_item(p, work_dir=getattr(cache, "directory", None))
+        item, problems = source_item(p, work_dir=getattr(cache, "directory", None),
+                                     base_dir=ctx.show_dir)
         if problems:
             self._fail("; ".join(problems))
             return
