@@ -7,13 +7,14 @@ Importing this package registers the recipes (``severed.precompute.recipes.RECIP
 - ``string_swell``: bowed string voices swelling, from one note to a tight cluster
   (``strings``);
 - ``stapler``, ``pen_click``, ``keyboard``, ``chatter``: found-sound one-shots
-  (``foley``).
+  (``foley``);
+- ``waiting_room``: the reward music, sanitised (``muzak``).
 
 Everything is synthesised from the project's own DSP kit (``severed.engine.dsp``):
 no recording ships with the project. Ask for one from a show through a ``sampler``
 layer (``recipe = "felt_note"``) or the ``motif``, ``rhythm`` and ``cue`` layers.
 """
 
-from severed.instruments import bell, foley, piano, strings  # noqa: F401  (registers)
+from severed.instruments import bell, foley, muzak, piano, strings  # noqa: F401  (registers)
 
-__all__ = ["bell", "foley", "piano", "strings"]
+__all__ = ["bell", "foley", "muzak", "piano", "strings"]

@@ -2,6 +2,6 @@
 in ``LAYER_TYPES`` (type name -> class)."""
 
 from severed.engine.layers.base import LAYER_TYPES, MIX_PARAMS, Layer, LayerContext, register
-from severed.engine.layers import tonal, texture, sampler  # noqa: F401  (registers the types)
+from severed.engine.layers import tonal, texture, sampler, drone, motif, rhythm, glitch, cue  # noqa: F401,E501  (registers the types)
 
 __all__ = ["LAYER_TYPES", "MIX_PARAMS", "Layer", "LayerContext", "register"]

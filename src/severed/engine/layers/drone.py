@@ -1,0 +1,86 @@
+"""The ``drone`` layer: sub-bass you feel rather than hear, and slow glides.
+
+A few sine (or triangle) voices around ``freq_hz``, detuned by ``detune_cents`` so
+they beat slowly against each other, each drifting at random by up to
+``drift_cents``; ``bend`` (semitones, automatable) moves them all, for the elevator's
+falling or rising glide. ``drive`` >= 1 saturates softly (tanh), adding the odd
+harmonics that let a small speaker suggest a fundamental it cannot play. Every voice
+is kept at or above 25 Hz, and a high-pass at 25 Hz follows, to spare small speakers;
+mono, the same on every channel, peak about 1 before the layer gain. Obeys the
+scene's cuts (``glitch``, ``silence``).
+
+    [scenes.descent.layers.sub]
+    type = "drone"
+    freq_hz = 38
+    bend = { from = 0, to = -5, over_s = 9 }
+    gain_db = { from = -40, to = -14, over_s = 8 }
+"""
+
+import numpy as np
+
+from severed.engine.dsp.filters import Biquad
+from severed.engine.dsp.modulation import Drift
+from severed.engine.dsp.oscillators import Oscillator
+from severed.engine.dsp.saturation import soft_clip
+from severed.engine.layers.base import Layer, register
+from severed.engine.layers.gate import GateFollower
+from severed.engine.params import Param
+
+FLOOR_HZ = 25.0
+
+
+@register
+class Drone(GateFollower, Layer):
+    TYPE = "drone"
+    DOC = "sub-bass drone: detuned sines drifting slowly, bendable, never below 25 Hz"
+    PARAMS = (
+        Param("freq_hz", 36.0, min=FLOOR_HZ, max=2000.0, doc="centre frequency"),
+        Param("bend", 0.0, min=-48.0, max=48.0, doc="semitones added to every voice"),
+        Param("voices", 3, min=1, max=8, kind=int, automatable=False),
+        Param("detune_cents", 6.0, min=0.0, max=100.0, automatable=False,
+              doc="voices spread evenly over +- this"),
+        Param("drift_cents", 4.0, min=0.0, max=100.0, automatable=False,
+              doc="largest random drift of a voice"),
+        Param("drift_hz", 0.05, min=0.001, max=5.0, automatable=False),
+        Param("shape", "sine", choices=("sine", "triangle"), kind=str, automatable=False),
+        Param("drive", 1.0, min=1.0, max=8.0, automatable=False,
+              doc="soft saturation; 1 leaves the sines clean"),
+    )
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self._gate_init(ctx)
+        p = self.params
+        n = p["voices"]
+        spread = np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
+        self.detune = spread * p["detune_cents"]
+        self.osc = Oscillator(ctx.sample_rate, p["shape"], voices=n, max_frames=ctx.max_frames,
+                              phase=ctx.rng.random(n))
+        self.drift = Drift(n, p["drift_cents"], p["drift_hz"], ctx.rng) \
+            if p["drift_cents"] > 0 else None
+        self.weights = np.full(n, 1.0 / n, np.float32)
+        self.highpass = Biquad(ctx.sample_rate, "highpass", FLOOR_HZ, q=0.7071, channels=1,
+                               max_frames=ctx.max_frames)
+        self._voices = np.zeros((n, ctx.max_frames), np.float32)
+        self._mono = np.zeros((ctx.max_frames, 1), np.float32)
+
+    def reset(self):
+        self.osc.reset()
+        self.highpass.reset()
+
+    def process(self, out, frames, controls):
+        p = self.params
+        t = controls.t + frames / self.ctx.sample_rate
+        cents = self.detune + 100.0 * p["bend"].value(controls)
+        if self.drift is not None:
+            cents = cents + self.drift.value(t)
+        freqs = np.maximum(p["freq_hz"].value(controls) * np.exp2(cents / 1200.0), FLOOR_HZ)
+        self.osc.render(self._voices, frames, freqs)
+        mono = self._mono[:frames]
+        np.dot(self.weights, self._voices[:, :frames], out=mono[:, 0])
+        if p["drive"] > 1.0:
+            soft_clip(mono, p["drive"], out=mono)
+        self.highpass.process(mono, mono)
+        for ch in range(out.shape[1]):
+            out[:frames, ch] += mono[:, 0]
+        self.gated(out, frames, controls)

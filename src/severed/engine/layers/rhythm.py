@@ -1,0 +1,163 @@
+"""The ``rhythm`` layer: a step sequencer of found sounds (stapler, pen, keys, chatter).
+
+Tracks are parallel lists: ``sounds`` (recipe names), ``patterns`` (one character per
+step) and ``gains_db``. Pattern characters:
+
+- ``x`` a hit, ``X`` an accent (+4 dB), ``o`` a ghost (-10 dB);
+- ``1`` .. ``9``: a hit with that chance in tenths (``5``: half the time);
+- ``.`` (or ``-``, ``_``, space) a rest.
+
+Steps are ``1 / steps_per_beat`` of a beat at ``bpm``; a track loops its own pattern
+length (tracks of different lengths drift against each other into polymeters).
+``swing`` delays every second step by that share of a step. ``density`` scales every
+chance (2 doubles them; a rest stays a rest), so tension can thicken the pattern;
+``humanize_ms`` moves hits at random by up to that much, ``pitch_cents`` varies their
+pitch. Each sound has ``takes`` renderings (different seeds: no two keys click quite
+alike) picked at random per hit. Hits stay on the grid of the layer's own clock, which
+starts when the scene is entered: the show's tempo is exact. Obeys the scene's cuts.
+
+    [scenes.innie.layers.desk]
+    type = "rhythm"
+    bpm = 96
+    sounds   = ["stapler",          "pen_click",        "keyboard"]
+    patterns = ["x.......x.....o.", "..x...x...x...5.", "o.x.o.x3o.x.o.x3"]
+    gains_db = [0, -4, -8]
+"""
+
+import logging
+
+import numpy as np
+
+from severed.engine.layers.base import Layer, register
+from severed.engine.layers.gate import GateFollower
+from severed.engine.layers.voices import VoiceBank, fetch
+from severed.engine.params import Param
+from severed.errors import ConfigError, SeveredError
+
+log = logging.getLogger("severed.engine.rhythm")
+
+RESTS = ".-_ "
+
+
+def parse_pattern(text):
+    """[(chance 0..1, gain)] per step of a pattern string; ValueError when unreadable."""
+    steps = []
+    for ch in text:
+        if ch in RESTS:
+            steps.append((0.0, 1.0))
+        elif ch == "x":
+            steps.append((1.0, 1.0))
+        elif ch == "X":
+            steps.append((1.0, 10 ** (4 / 20)))
+        elif ch == "o":
+            steps.append((1.0, 10 ** (-10 / 20)))
+        elif ch in "123456789":
+            steps.append((int(ch) / 10.0, 1.0))
+        else:
+            raise ValueError(f"unknown step {ch!r} (use x X o 1-9 or . for a rest)")
+    return steps
+
+
+@register
+class Rhythm(GateFollower, Layer):
+    TYPE = "rhythm"
+    DOC = "step sequencer of found-sound one-shots: patterns, swing, chance per step"
+    PARAMS = (
+        Param("bpm", 96.0, min=10.0, max=400.0),
+        Param("steps_per_beat", 4, min=1, max=16, kind=int, automatable=False),
+        Param("sounds", ["stapler", "pen_click", "keyboard"], kind=list, automatable=False,
+              doc="recipe name of each track"),
+        Param("patterns", ["x.......x.......", "..x...x...x...x.", "o.o.o.o.o.o.o.o."],
+              kind=list, automatable=False, doc="one pattern string per track"),
+        Param("gains_db", [0.0, -4.0, -8.0], kind=list, min=-60.0, max=12.0,
+              automatable=False, doc="level of each track"),
+        Param("swing", 0.0, min=0.0, max=0.5, doc="delay of every second step, in steps"),
+        Param("density", 1.0, min=0.0, max=4.0, doc="multiplies every step's chance"),
+        Param("humanize_ms", 0.0, min=0.0, max=50.0, automatable=False),
+        Param("pitch_cents", 0.0, min=0.0, max=1200.0, automatable=False,
+              doc="random pitch variation of each hit"),
+        Param("takes", 2, min=1, max=8, kind=int, automatable=False,
+              doc="renderings of each sound (different seeds)"),
+        Param("voices", 12, min=1, max=64, kind=int, automatable=False),
+    )
+
+    @classmethod
+    def cache_items(cls, params):
+        """The precompute cache entries this layer will ask for."""
+        from severed.precompute.recipes import RECIPES, Recipe
+        import severed.instruments  # noqa: F401
+        items = []
+        for name in params.get("sounds", cls.param("sounds").default):
+            seed0 = RECIPES[name].defaults.get("seed") if name in RECIPES else None
+            for k in range(int(params.get("takes", 2))):
+                items.append(Recipe(name, {} if seed0 is None or k == 0
+                                    else {"seed": int(seed0) + 101 * k}))
+        return items
+
+    def __init__(self, ctx, params):
+        super().__init__(ctx, params)
+        self._gate_init(ctx)
+        p = self.params
+        sounds, patterns, gains = p["sounds"], p["patterns"], p["gains_db"]
+        if not (len(sounds) == len(patterns) == len(gains)):
+            raise ConfigError(f"layer {ctx.name}: sounds, patterns and gains_db need one "
+                              f"entry per track (got {len(sounds)}, {len(patterns)}, "
+                              f"{len(gains)})")
+        try:
+            self.tracks = [parse_pattern(str(t)) for t in patterns]
+        except ValueError as exc:
+            raise ConfigError(f"layer {ctx.name}: patterns: {exc}") from None
+        self.track_gain = [10 ** (g / 20) for g in gains]
+        self.sr = ctx.sample_rate
+        self.rng = ctx.rng
+        self.fault = None
+        self.bank = VoiceBank(ctx.channels, ctx.max_frames, max_voices=p["voices"],
+                              sample_rate=ctx.sample_rate)
+        self.takes = []  # per track: list of source indices
+        takes = p["takes"]
+        try:
+            items = self.cache_items({"sounds": sounds, "takes": takes})
+            for i in range(len(sounds)):
+                self.takes.append([self.bank.add_source(fetch(ctx, it.name, it.params))
+                                   for it in items[i * takes:(i + 1) * takes]])
+        except (SeveredError, OSError, ValueError, KeyError) as exc:
+            self.fault = str(exc)
+            log.error("layer %s: %s; the layer stays silent", ctx.name, exc)
+        self.reset()
+
+    def reset(self):
+        self.bank.reset()
+        self.step = 0  # index of the next step to schedule
+        self.step_pos = 0.0  # absolute frame of that step (before swing)
+        self.frame = 0
+
+    def process(self, out, frames, controls):
+        if self.fault is not None:
+            return
+        p = self.params
+        step_len = 60.0 / p["bpm"].value(controls) / p["steps_per_beat"] * self.sr
+        swing = p["swing"].value(controls)
+        density = p["density"].value(controls)
+        human = p["humanize_ms"] * self.sr / 1000.0
+        cents = p["pitch_cents"]
+        end = self.frame + frames
+        while self.step_pos < end:
+            # Schedule every track's hit of this step (swing may put it in a later
+            # block, where the bank's delay holds it).
+            at = self.step_pos + (swing * step_len if self.step % 2 else 0.0)
+            for t, steps in enumerate(self.tracks):
+                chance, gain = steps[self.step % len(steps)]
+                if chance <= 0.0 or self.rng.random() >= min(1.0, chance * density):
+                    continue
+                when = at + (self.rng.uniform(-human, human) if human else 0.0)
+                rate = 2.0 ** (self.rng.uniform(-cents, cents) / 1200.0) if cents else 1.0
+                takes = self.takes[t]
+                src = takes[int(self.rng.integers(len(takes)))] if len(takes) > 1 else takes[0]
+                self.bank.start(src, delay=max(0, int(when) - self.frame),
+                                gain=gain * self.track_gain[t], rate=rate)
+            self.step += 1
+            self.step_pos += step_len
+        self.frame = end
+        if self.bank.active:
+            self.bank.render(out, frames)
+            self.gated(out, frames, controls)
