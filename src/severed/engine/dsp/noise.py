@@ -7,15 +7,19 @@ Use::
     wind.render(buf, frames)                 # writes buf[:frames], float32
 
 Every colour has an RMS of 0.25 (-12 dBFS) in expectation, whatever the sample rate;
-measured over 10 s it is within 2 % of that. The samples come from the generator in
-frame order, so a stream rendered in blocks of any size is the same stream.
+measured over 10 s it is within 3 % of that (brown, the slowest, varies most). The
+samples come from the generator in frame order, so a stream rendered in blocks of any
+size is the same stream. ``render`` needs a C-contiguous float32 ``out`` (the generator
+writes into it directly). Cost per 2048-frame stereo block on the development
+machine: white 44 us (the generator), pink 110 us, brown 95 us.
 
 - white: Gaussian, flat.
 - pink: white through Julius O. Smith's 3-pole/3-zero approximation of 1/sqrt(f)
   ("Spectral Audio Signal Processing"), -3 dB/octave within about +/-0.6 dB from
   20 Hz to 20 kHz at 44.1 and 48 kHz.
 - brown: white through a leaky integrator (-6 dB/octave above 20 Hz) and a 20 Hz
-  first-order high-pass, so it has no DC and never drifts: below 20 Hz it falls again.
+  first-order high-pass, so it has no DC and never drifts: below 20 Hz it falls again
+  (measured: -6.0 dB/octave from 100 Hz to 10 kHz; 1 s means stay below 0.05).
 """
 
 import math
