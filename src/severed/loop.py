@@ -250,25 +250,18 @@ class RenderLoop:
                 events += self.conditioner.edge(step.at_s, step.sensor, step.level)
             else:
                 events.append(scenario_event(step))
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            events += self._from_inbox(item, t_start)
         if self.live:
-            now = self._input_time()
-            while True:
-                try:
-                    item = self._inbox.get_nowait()
-                except queue.Empty:
-                    break
-                events += self._from_inbox(item, t_start)
-            events += self.conditioner.poll(now)
+            events += self.conditioner.poll(self._input_time())
             # Live inputs happened in the past of the sound being rendered: apply them now.
             events = [ev.Event(t_start, e.type, e.sensor, e.data) for e in events]
             self._check_hours()
         else:
-            while True:
-                try:
-                    item = self._inbox.get_nowait()
-                except queue.Empty:
-                    break
-                events += self._from_inbox(item, t_start)
             events += self.conditioner.poll(t_end)
         events.sort(key=lambda e: e.t)
         return events
