@@ -21,23 +21,25 @@ class SpectrogramTap:
         self.columns = []
         self.times = []
         self.frames = 0
-        freqs = np.fft.rfftfreq(FFT_SIZE, 1.0 / sample_rate)
-        edges = np.geomspace(F_LO, min(F_HI, sample_rate / 2), BINS + 1)
-        self.band_of = np.clip(np.searchsorted(edges, freqs) - 1, -1, BINS)
-        self.valid = (self.band_of >= 0) & (self.band_of < BINS)
-        self.edges = edges
+        self.freqs = np.fft.rfftfreq(FFT_SIZE, 1.0 / sample_rate)
+        self.edges = np.geomspace(F_LO, min(F_HI, sample_rate / 2), BINS + 1)
         self.window = np.hanning(FFT_SIZE).astype(np.float32)
         self.norm = 2.0 / self.window.sum()
+        self.bin_hz = sample_rate / FFT_SIZE
 
     def __call__(self, block):
         mono = block.mean(axis=1)
         n = min(len(mono), FFT_SIZE)
         buf = np.zeros(FFT_SIZE, np.float32)
         buf[:n] = mono[:n] * self.window[:n]
-        mag = np.abs(np.fft.rfft(buf)) * self.norm
-        power = np.bincount(self.band_of[self.valid], weights=mag[self.valid] ** 2, minlength=BINS)
-        counts = np.maximum(np.bincount(self.band_of[self.valid], minlength=BINS), 1)
-        self.columns.append((10 * np.log10(power / counts + 1e-14)).astype(np.float32))
+        power = (np.abs(np.fft.rfft(buf)) * self.norm) ** 2
+        # Mean power in each log-spaced band: the integral of the spectrum, taken as
+        # piecewise linear, between the band's edges. Low bands are narrower than an FFT
+        # bin; integrating rather than picking bins keeps them from striping.
+        integral = np.concatenate(([0.0], np.cumsum((power[1:] + power[:-1]) / 2 * self.bin_hz)))
+        at_edges = np.interp(self.edges, self.freqs, integral)
+        band = np.diff(at_edges) / np.diff(self.edges)
+        self.columns.append((10 * np.log10(band + 1e-14)).astype(np.float32))
         self.times.append(self.frames / self.sample_rate)
         self.frames += len(block)
 
@@ -69,7 +71,7 @@ def draw(path, tap, records, title=""):
                  "command": lambda r: r["command"],
                  "overlay": lambda r: f"{r['name']} {'on' if r['on'] else 'off'}"}[r["type"]](r)
         ax_ev.axvline(r["t"], color="0.4", lw=0.6)
-        ax_ev.text(r["t"], 0.1 + 0.3 * (i % 3), label, fontsize=7, rotation=0)
+        ax_ev.text(r["t"], 0.05 + 0.25 * (i % 4), label, fontsize=7, rotation=0)
     ax_ev.set_yticks([])
     ax_ev.set_ylim(0, 1.1)
     ax_ev.set_ylabel("events", rotation=0, ha="right", va="center")
