@@ -37,17 +37,20 @@ def felt_note(params, sample_rate):
         if fn > 0.45 * sr:
             break
         amp = (1.0 / n ** 1.3) / (1.0 + (fn / corner_hz) ** 2)
-        if amp < 1e-4:
+        if amp < 1e-3:  # -60 dB under the fundamental: the felt has taken it
             continue
         # Two-stage decay: prompt (short) then aftersound (long), shorter for high partials.
         tau_long = min(6.0, 2.2 * (220.0 / f0) ** 0.35) / (1.0 + fn / 3000.0)
         tau_prompt = 0.35 * tau_long
-        env = 0.6 * np.exp(-t / tau_prompt) + 0.4 * np.exp(-t / tau_long)
+        # Only as long as the partial is audible (80 dB down after 9.2 time constants).
+        m = min(n_frames, int(9.2 * tau_long * sr))
+        tm = t[:m]
+        env = 0.6 * np.exp(-tm / tau_prompt) + 0.4 * np.exp(-tm / tau_long)
         detune = 2.0 ** (rng.uniform(0.1, 0.5) / 1200.0)
         phase = rng.uniform(0, 2 * np.pi, 2)
-        string = (np.sin(2 * np.pi * fn * t + phase[0])
-                  + np.sin(2 * np.pi * fn * detune * t + phase[1]))
-        note += amp * env * string
+        string = (np.sin(2 * np.pi * fn * tm + phase[0])
+                  + np.sin(2 * np.pi * fn * detune * tm + phase[1]))
+        note[:m] += amp * env * string
     # The felt softens the strike: a 6-12 ms rise instead of a hammer's click.
     note *= offline.raised_attack(n_frames, sr, 0.012 - 0.006 * vel)
     # Hammer thump and key noise: brief, dull, well under the tone.
