@@ -1,0 +1,103 @@
+"""The soak, short: about ten simulated minutes of busy exhibit life through the
+render loop (benchmarks/soak.py runs the same for days), and checks that its checks
+can fail."""
+
+import io
+import math
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def short_soak(soak):
+    out = io.StringIO()
+    run = soak.Soak(10 / 60, seed=5, out=out, start_hour=15.0, reload_every_s=200.0,
+                    command_every_s=40.0, report_every_s=120.0)
+    figures = run.run()
+    return run, figures, out.getvalue()
+
+
+def test_ten_minutes_without_a_failed_check(short_soak):
+    run, f, text = short_soak
+    assert f["error"] is None, f["error"]
+    assert f["simulated_h"] == pytest.approx(10 / 60, abs=1e-3)
+    assert f["nonfinite_blocks"] == 0
+    assert f["over_ceiling_blocks"] == 0
+    assert f["peak_dbfs"] <= -1.0 + 1e-5
+    assert f["clicks"] == 0, f["click_examples"]
+    assert f["log_problems"] == [], f["log_problems"]
+    assert "PASS" in text
+
+
+def test_the_short_soak_exercised_what_it_claims(short_soak):
+    """Not a quiet run: scene changes, reloads, faults, commands and sound."""
+    run, f, _ = short_soak
+    counts = f["log_counts"]
+    assert counts.get("scene", 0) >= 3, counts
+    assert counts.get("reload", 0) >= 2, counts
+    assert counts.get("fault", 0) >= 1, counts  # the flapping motion sensor
+    assert counts.get("command", 0) >= 5, counts
+    assert f["peak_dbfs"] > -30.0
+    # the show is audible most of the time at this traffic (idle fades to silence)
+    assert f["silent_blocks"] < 0.5 * f["blocks"], (f["silent_blocks"], f["blocks"])
+
+
+def test_checker_flags_a_click_a_nan_and_an_overshoot(soak):
+    sr = 48000
+    t = np.arange(2048) / sr
+    clean = (0.3 * np.sin(2 * np.pi * 220 * t))[:, None].repeat(2, 1).astype(np.float32)
+    c = soak.Checker()
+    c.write(clean)
+    c.write(clean)  # the phase jumps at the boundary: a click across blocks
+    clicky = clean.copy()
+    clicky[1000:] += 0.2  # a 0.2 step inside a block
+    c.write(clicky)
+    nan = clean.copy()
+    nan[5, 1] = np.nan
+    c.write(nan)
+    loud = clean * 3.0
+    c.write(loud)
+    assert len(c.clicks) == 2
+    assert c.clicks[0][0] == 1 and c.clicks[0][3] > soak.EDGE_RATIO
+    assert c.clicks[1][0] == 2 and c.clicks[1][2] > soak.STEP_RATIO
+    assert c.nonfinite == 1
+    assert c.over_ceiling == 1
+
+
+def test_checker_passes_continuous_blocks_and_deliberate_glitches(soak):
+    sr = 48000
+    t = np.arange(3 * 2048) / sr
+    x = (0.3 * np.sin(2 * np.pi * 220 * t))[:, None].repeat(2, 1).astype(np.float32)
+    acting = iter([False, True, False])
+    c = soak.Checker(glitch_active=lambda: next(acting))
+    c.write(x[:2048])
+    pop = x[2048:4096].copy()
+    pop[700] += 0.4  # a glitch pop, reported by the layer
+    c.write(pop)
+    c.write(x[4096:])
+    assert c.clicks == []
+    assert c.glitch_blocks == 1
+
+
+def test_log_checker_rejects_a_change_the_show_does_not_allow(soak, inputs):
+    _, show = inputs
+    log = soak.CheckingLog(show)
+    log.write({"t": 0.0, "type": "start", "scene": "outie"})
+    log.write({"t": 5.0, "type": "scene", "from": "outie", "to": "descent",
+               "reason": "door.closed"})
+    assert log.problems == []
+    # descent -> arrival is a timer of 8.6 s: firing after 2 s is wrong
+    log.write({"t": 7.0, "type": "scene", "from": "descent", "to": "arrival",
+               "reason": "after 8.6 s"})
+    # no transition outie -> innie on a door event; and "from" is not what played
+    log.write({"t": 9.0, "type": "scene", "from": "outie", "to": "innie",
+               "reason": "door.open"})
+    assert len(log.problems) == 2, log.problems
+    log.write({"t": 10.0, "type": "scene", "from": "innie", "to": "mde", "reason": "cmd.scene"})
+    assert len(log.problems) == 2
+
+
+def test_rss_slope_is_megabytes_per_hour(soak):
+    assert soak.slope_per_hour([(1, 100.0), (2, 101.0), (3, 102.0)]) == pytest.approx(1.0)
+    assert math.isnan(soak.slope_per_hour([(1, 100.0)]))
