@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -72,18 +73,6 @@ print(json.dumps({"startup_cpu": startup_cpu, "startup_wall": startup_wall,
 """
 
 
-def run_measured(cmd, cwd=None, env=None):
-    """Run cmd on one core; return (wall_s, stdout, stderr)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, preexec_fn=_one_core)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return wall, out.decode(), err.decode()
-
-
 def _one_core():
     try:
         os.sched_setaffinity(0, {0})
@@ -92,16 +81,29 @@ def _one_core():
 
 
 def timed(cmd, cwd=None, env=None):
-    """Whole-process CPU seconds, wall seconds and peak RSS (kB) of one run of cmd.
+    """Run cmd on one core: (CPU seconds, wall seconds, peak RSS in kB, stdout).
 
-    RUSAGE_CHILDREN's CPU grows by exactly this child's time; its maxrss is the largest
-    of any child so far, so peak RSS is taken from the child's own report instead."""
-    import resource
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall, out, err = run_measured(cmd, cwd, env)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return cpu, wall, after.ru_maxrss, out
+    The figures are the child's own (os.wait4), whatever else this process has run."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, preexec_fn=_one_core)
+    # Read the pipes while waiting so a chatty child cannot block on a full pipe.
+    out_parts, err_parts = [], []
+    reader = threading.Thread(target=_drain, args=(proc, out_parts, err_parts))
+    reader.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    reader.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = b"".join(out_parts), b"".join(err_parts)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss, out.decode()
+
+
+def _drain(proc, out_parts, err_parts):
+    out_parts.append(proc.stdout.read())
+    err_parts.append(proc.stderr.read())
 
 
 def percentile(values, q):
@@ -123,7 +125,7 @@ def severed_figures(runs, seconds, tmp):
     # RSS and the in-process figures from one child that reports them itself.
     child = [sys.executable, "-c", CHILD, repr(time.time()), str(SITE), str(SHOW),
              str(seconds), wav]
-    _, out, _ = run_measured(child, cwd=ROOT, env=env)
+    _, _, _, out = timed(child, cwd=ROOT, env=env)
     info = json.loads(out.strip().splitlines()[-1])
     return {"cpu": statistics.median(cpus), "wall": statistics.median(walls),
             "cpus": cpus, **info}
