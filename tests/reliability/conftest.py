@@ -1,8 +1,10 @@
 """Shared pieces of the reliability tests: the soak module (benchmarks/soak.py), the
-dev site and the lumon show, and a capturing sink."""
+dev site and the lumon show, and a capturing sink; ``tomlgen`` importable."""
 
 import importlib.util
+import os
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from severed.hardware.sinks import NullSink
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def load_soak():
