@@ -1,0 +1,583 @@
+"""Fault injection: the sound card vanishing, the cache damaged or deleted, a stem cut
+short, a full disk, sensors that stick or flap, a layer that raises, a broken reload.
+Each ends in the documented behaviour with the render loop still producing sound
+where the show is audible (measured block by block)."""
+
+import dataclasses
+import glob
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import wave
+
+import numpy as np
+import pytest
+
+from severed.config import load_show_text
+from severed.hardware.sinks import NullSink
+from severed.loop import EventLog, RenderLoop
+from severed.precompute.cache import Cache
+
+from conftest import Capture
+
+SR = 48000
+
+# Two scenes of steady, known sound: a 220 Hz tone at -12 dB (RMS -15 dBFS) with a
+# quiet noise bed; the door moves between them.
+STEADY = """
+[show]
+name = "steady"
+initial_scene = "main"
+crossfade_s = 0.1
+
+[scenes.main.layers.tone]
+type = "tone"
+freq_hz = 220
+gain_db = -12
+
+[scenes.main.layers.bed]
+type = "noise"
+color = "pink"
+gain_db = -40
+
+[scenes.other.layers.tone]
+type = "tone"
+freq_hz = 330
+gain_db = -12
+
+[[transitions]]
+from = "main"
+to = "other"
+on = "door.closed"
+
+[[transitions]]
+from = "other"
+to = "main"
+on = "door.open"
+"""
+
+# A sampler looping a cached recipe (a long steady sine at 330 Hz) over a tone.
+SAMPLED = """
+[show]
+name = "sampled"
+initial_scene = "main"
+
+[scenes.main.layers.tone]
+type = "tone"
+freq_hz = 220
+gain_db = -18
+
+[scenes.main.layers.ping]
+type = "sampler"
+recipe = "sine_ping"
+recipe_params = { length_s = LENGTH, decay_s = 1000.0, freq_hz = 330.0, amplitude = 0.3 }
+mode = "loop"
+gain_db = -6
+"""
+
+
+def sampled_show(length_s=4.0):
+    return load_show_text(SAMPLED.replace("LENGTH", repr(float(length_s))), "sampled.toml")
+
+
+def stem_show(path):
+    return load_show_text(SAMPLED.replace(
+        'recipe = "sine_ping"\nrecipe_params = { length_s = LENGTH, decay_s = 1000.0, '
+        'freq_hz = 330.0, amplitude = 0.3 }', f'file = "{path}"'), "stem.toml")
+
+
+@pytest.fixture(scope="module")
+def site():
+    from severed.commands.common import load_inputs
+    return load_inputs()[0]
+
+
+def block_rms_db(audio, frames=2048):
+    n = len(audio) // frames
+    x = audio[:n * frames].reshape(n, frames, -1).astype(np.float64)
+    return 10 * np.log10(np.mean(x ** 2, axis=(1, 2)) + 1e-24)
+
+
+def band_db(audio, freq_hz, sr=SR):
+    """Level (dB of amplitude) of the mono sum at ``freq_hz`` (Hann-windowed FFT)."""
+    m = audio.mean(axis=1).astype(np.float64)
+    spec = np.abs(np.fft.rfft(m * np.hanning(len(m)))) / (len(m) / 4)
+    k = int(round(freq_hz * len(m) / sr))
+    return 20 * np.log10(spec[k - 2:k + 3].max() + 1e-12)
+
+
+# ---------------------------------------------------------------- the sound card
+
+
+class FakeStream:
+    def __init__(self, world):
+        self.world = world
+        self.data = []
+
+    def write(self, data, frames, exception_on_underflow=False):
+        w = self.world
+        with w.lock:
+            w.writes += 1
+            if w.fail_at is not None and w.writes >= w.fail_at:
+                w.fail_at = None
+                w.present = w.comes_back_after is None and w.present
+                raise OSError(-9999, "Unanticipated host error")
+            self.data.append(bytes(data))
+        time.sleep(w.write_s)
+
+    def stop_stream(self):
+        pass
+
+    def close(self):
+        pass
+
+
+class FakeWorld:
+    """A DAC HAT behind a fake PortAudio: it fails on the ``fail_at``-th write, is gone
+    for ``comes_back_after`` open attempts (None: only the write fails)."""
+
+    def __init__(self, fail_at, comes_back_after=None, write_s=0.004):
+        self.lock = threading.Lock()
+        self.present = True
+        self.fail_at = fail_at
+        self.comes_back_after = comes_back_after
+        self.write_s = write_s
+        self.writes = 0
+        self.opens = 0
+        self.streams = []
+
+    def factory(self):
+        self.opens += 1
+        if self.comes_back_after is not None and self.opens > 1:
+            self.present = self.opens > 1 + self.comes_back_after
+        return FakePA(self)
+
+
+class FakePA:
+    def __init__(self, world):
+        self.world = world
+        self.devices = [{"name": "bcm2835 Headphones: - (hw:0,0)", "maxOutputChannels": 8,
+                         "defaultSampleRate": 44100.0}]
+        if world.present:
+            self.devices.append({"name": "snd_rpi_hifiberry_dac: HifiBerry DAC HiFi "
+                                         "pcm5102a-hifi-0 (hw:1,0)",
+                                 "maxOutputChannels": 2, "defaultSampleRate": 48000.0})
+
+    def get_device_count(self):
+        return len(self.devices)
+
+    def get_device_info_by_index(self, i):
+        return dict(self.devices[i], index=i)
+
+    def is_format_supported(self, rate, **kw):
+        return True
+
+    def open(self, **kw):
+        stream = FakeStream(self.world)
+        self.world.streams.append(stream)
+        return stream
+
+    def terminate(self):
+        pass
+
+
+@pytest.mark.parametrize("comes_back_after", [None, 3], ids=["write-error", "vanishes"])
+def test_sound_card_failing_or_vanishing_and_coming_back(site, comes_back_after, caplog):
+    pytest.importorskip("pyaudio")
+    from severed.hardware.pyaudio_sink import PyAudioSink
+
+    frames = 256
+    world = FakeWorld(fail_at=40, comes_back_after=comes_back_after)
+    sink = PyAudioSink("hifiberry", SR, 2, "int16", block_frames=frames,
+                       render_ahead_blocks=2, pa_factory=world.factory,
+                       backoff_s=(0.01, 0.04))
+    show = load_show_text(STEADY, "steady.toml")
+    loop = RenderLoop(show, site, sink, block_frames=frames, live=True)
+    rendered = Capture()
+    loop.add_tap(rendered.write)
+    with caplog.at_level(logging.WARNING, logger="severed.hardware"):
+        sink.open()
+        deadline = time.monotonic() + 10.0
+        # past the 2 s fade-in, and 200 blocks into the second stream
+        while (sink.reopens == 0 or len(world.streams[-1].data) < 200 or loop.t < 3.0) \
+                and time.monotonic() < deadline:
+            loop.render_block()  # never raises, never stalls for long
+        sink.close()
+    assert sink.reopens == 1, caplog.text
+    assert len(world.streams) == 2
+    if comes_back_after:
+        assert world.opens == 2 + comes_back_after
+        assert sink.dropped_blocks >= 1
+    # The loop went on rendering the show at its level, through the whole outage.
+    levels = block_rms_db(rendered.audio()[SR // 2:], frames)  # from half-way up the fade-in
+    assert levels.min() > -40.0
+    # ... and after the card came back it plays the show again: 220 Hz, tone at -12 dB.
+    # (blocks of zeros are the writer's fill while the renderer was late: left out)
+    blocks = [b for b in world.streams[1].data if any(b)]
+    back = np.frombuffer(b"".join(blocks[-150:]), np.int16).reshape(-1, 2)
+    back = back.astype(np.float32) / 32767
+    assert len(back) == 150 * frames
+    assert band_db(back, 220.0) == pytest.approx(-12.0, abs=1.0)
+    assert "is back" in caplog.text or comes_back_after is None
+
+
+# ---------------------------------------------------------------- the cache
+
+
+def render(show, site, cache, seconds, block=2048, tap=None):
+    sink = Capture()
+    loop = RenderLoop(show, site, sink, block_frames=block, cache=cache)
+    loop.run(seconds=seconds)
+    return loop, sink.audio()
+
+
+def test_cache_deleted_while_playing_changes_nothing(site, tmp_path):
+    """Entries are memory mapped or in memory: removing them (a prune, a technician's
+    rm -r) leaves the running show playing the same samples."""
+    show = sampled_show(length_s=20.0)
+    _, reference = render(show, site, Cache(str(tmp_path / "ref")), 12.0)
+    sink = Capture()
+    loop = RenderLoop(show, site, sink, cache=Cache(str(tmp_path / "c")))
+    loop.run(seconds=70 * 2048 / SR)  # whole blocks: the same block grid as the reference
+    files = glob.glob(str(tmp_path / "c" / "*"))
+    assert len(files) == 2
+    for f in files:
+        os.remove(f)
+    loop.run(seconds=12.0)
+    audio = sink.audio()
+    assert np.array_equal(audio, reference)
+    assert band_db(audio[-2 * SR:], 330.0) > -30.0
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "sidecar", "audio-gone",
+                                    "sidecar-gone"])
+def test_cache_damaged_between_runs_is_rendered_again(site, tmp_path, caplog, damage):
+    show = sampled_show()
+    cache_dir = str(tmp_path / "c")
+    _, first = render(show, site, Cache(cache_dir), 5.0)
+    (npy,) = glob.glob(cache_dir + "/*.npy")
+    side = npy[:-4] + ".json"
+    if damage == "truncate":
+        with open(npy, "r+b") as f:
+            f.truncate(os.path.getsize(npy) // 2)
+    elif damage == "garbage":
+        with open(npy, "r+b") as f:
+            f.write(os.urandom(4096))
+    elif damage == "sidecar":
+        with open(side, "w") as f:
+            f.write("{not json")
+    elif damage == "audio-gone":
+        os.remove(npy)
+    else:
+        os.remove(side)
+    with caplog.at_level(logging.WARNING):
+        _, second = render(show, site, Cache(cache_dir), 5.0)
+    assert np.array_equal(first, second)  # the same samples as before the damage
+    assert band_db(second[-2 * SR:], 330.0) > -30.0
+    assert "sine_ping" in caplog.text  # rendered again, and said so
+    assert Cache(cache_dir).status(_item(show)) == "present"
+
+
+def _item(show):
+    from severed.precompute.recipes import Recipe
+    spec = show.scenes["main"].layers[1]
+    return Recipe("sine_ping", dict(spec.params["recipe_params"]))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "non-finite samples inside a cache entry (outside the head/tail checksums) reach the "
+    "master high-pass, whose state stays NaN: every block after is NaN, for good "
+    "(engine/master.py Master.process and engine/scene.py _render_layers have no "
+    "finiteness guard)"))
+def test_non_finite_samples_in_a_cache_entry_do_not_poison_the_output(site, tmp_path):
+    """Bit rot in the middle of an entry (an SD card's failing block) is not seen by the
+    sidecar's checksums of the first and last 4096 frames. The sound must go on: the
+    output must stay finite, and the rest of the scene (the 220 Hz tone) audible."""
+    show = sampled_show(length_s=4.0)
+    cache_dir = str(tmp_path / "c")
+    render(show, site, Cache(cache_dir), 0.1)
+    (npy,) = glob.glob(cache_dir + "/*.npy")
+    a = np.load(npy, mmap_mode="r+")
+    a[96000:96100] = np.nan  # two seconds in
+    a.flush()
+    del a
+    assert Cache(cache_dir).status(_item(show)) == "present"  # the damage is not seen
+    _, audio = render(show, site, Cache(cache_dir), 8.0)
+    finite = np.isfinite(audio).all(axis=1)
+    assert finite.all(), f"{(~finite).sum()} non-finite frames from {np.argmin(finite) / SR:.2f} s"
+    assert band_db(audio[-2 * SR:], 220.0) > -30.0
+
+
+TRUNCATE_WHILE_PLAYING = r"""
+import glob, os, sys
+sys.path.insert(0, sys.argv[2])
+from conftest import Capture
+from test_faults import sampled_show
+from severed.commands.common import load_inputs
+from severed.loop import RenderLoop
+from severed.precompute.cache import Cache
+site = load_inputs()[0]
+show = sampled_show(length_s=30.0)
+loop = RenderLoop(show, site, Capture(), cache=Cache(sys.argv[1]))
+loop.run(seconds=2.0)
+(npy,) = glob.glob(sys.argv[1] + "/*.npy")
+with open(npy, "r+b") as f:
+    f.truncate(4096)
+loop.run(seconds=40.0)
+print("still playing", loop.t)
+"""
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a cache entry truncated in place while it plays (fsck, a technician's `> file`, a "
+    "dying SD card) kills the daemon with SIGBUS: the sampler reads the memory map "
+    "(engine/layers/sampler.py Sampler.__init__ keeps `audio[start:]`, a view of "
+    "np.load(mmap_mode='r') from precompute/cache.py) past the new end of the file"))
+def test_cache_entry_truncated_while_playing(tmp_path):
+    """The daemon would be restarted by systemd and render the entry again, but the
+    sound stops for the restart; here the process must survive."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    result = subprocess.run([sys.executable, "-c", TRUNCATE_WHILE_PLAYING,
+                             str(tmp_path / "c"), here],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (result.returncode, result.stderr[-500:])
+    assert "still playing" in result.stdout
+
+
+# ---------------------------------------------------------------- stems
+
+
+def write_wav(path, seconds, freq_hz=330.0, amplitude=0.3):
+    t = np.arange(int(seconds * SR)) / SR
+    x = (amplitude * np.sin(2 * np.pi * freq_hz * t) * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes(x.tobytes())
+
+
+@pytest.mark.parametrize("keep", ["half", "header", "nothing"])
+def test_stem_truncated_between_runs(site, tmp_path, caplog, keep):
+    """A stem cut short (a copy interrupted): what is there plays; with no audio left
+    the layer is silent, logged, and the rest of the scene plays on."""
+    stem = tmp_path / "tune.wav"
+    write_wav(stem, 4.0)
+    show = stem_show(stem)
+    cache = str(tmp_path / "c")
+    _, before = render(show, site, Cache(cache), 4.0)
+    size = os.path.getsize(stem)
+    cut = {"half": 44 + (size - 44) // 2, "header": 44, "nothing": 0}[keep]
+    with open(stem, "r+b") as f:
+        f.truncate(cut)
+    with caplog.at_level(logging.WARNING):
+        loop, after = render(show, site, Cache(cache), 4.0)
+    slot = loop.engine.scenes["main"].slots[1]
+    assert band_db(after[-2 * SR:], 220.0) == pytest.approx(band_db(before[-2 * SR:], 220.0),
+                                                            abs=0.5)
+    if keep == "half":
+        assert slot.layer.fault is None
+        assert band_db(after[-SR:], 330.0) == pytest.approx(band_db(before[-SR:], 330.0),
+                                                            abs=1.0)
+    else:
+        assert slot.layer.fault and str(stem.name) in slot.layer.fault
+        assert band_db(after[-2 * SR:], 330.0) < band_db(before[-2 * SR:], 330.0) - 40
+        assert "stays silent" in caplog.text
+
+
+# ---------------------------------------------------------------- a full disk
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a 64 KiB tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_disk_full_while_caching_plays_from_memory(site, tiny_disk, caplog):
+    """The entry (4 s, 768 KiB) does not fit: a warning names the directory and the
+    reason, the audio is kept in memory, the show plays it, no temporary file stays."""
+    show = sampled_show(length_s=4.0)
+    with caplog.at_level(logging.WARNING, logger="severed.precompute"):
+        _, audio = render(show, site, Cache(str(tiny_disk)), 3.0)
+    assert "cannot be written" in caplog.text and str(tiny_disk) in caplog.text
+    assert "in memory" in caplog.text
+    assert band_db(audio[-2 * SR:], 330.0) > -30.0
+    assert os.listdir(tiny_disk) == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "precompute/cache.py Cache._store maps errno ENOSPC to 'the disk is full', but "
+    "np.save on a full disk raises OSError('N requested and M written') without an "
+    "errno, so the warning shows numpy's words instead of the reason"))
+def test_disk_full_warning_says_the_disk_is_full(site, tiny_disk, caplog):
+    show = sampled_show(length_s=4.0)
+    with caplog.at_level(logging.WARNING, logger="severed.precompute"):
+        render(show, site, Cache(str(tiny_disk)), 0.5)
+    assert "the disk is full" in caplog.text
+
+
+def test_disk_full_during_the_precompute_command(site, tiny_disk, tmp_path):
+    """``severed precompute`` on a full disk: a clear message naming the directory and a
+    failing exit status, no traceback, nothing half-written left behind."""
+    show_path = tmp_path / "sampled.toml"
+    show_path.write_text(SAMPLED.replace("LENGTH", "4.0"))
+    env = dict(os.environ, SEVERED_CACHE=str(tiny_disk))
+    result = subprocess.run([sys.executable, "-m", "severed", "precompute", "--show",
+                             str(show_path)], capture_output=True, text=True, env=env,
+                            timeout=120)
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out, out
+    assert str(tiny_disk) in out, out
+    assert "full" in out, out
+    assert result.returncode != 0, out
+    assert [f for f in os.listdir(tiny_disk) if f.endswith(".npy")] == []
+
+
+# ---------------------------------------------------------------- sensors
+
+
+class ManualClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def live_with_bank(site, specs, show_text=STEADY):
+    """A live loop fed by a SensorBank on gpiozero's MockFactory, on a manual clock."""
+    from severed.hardware.sensors import SensorBank
+    clock = ManualClock()
+    site = dataclasses.replace(site, sensors=tuple(specs))
+    show = load_show_text(show_text, "steady.toml")
+    log = EventLog(keep=None)
+    capture = Capture()
+    loop = RenderLoop(show, site, capture, block_frames=1024, live=True, clock=clock,
+                      event_log=log)
+    bank = SensorBank(specs, pin_factory="mock", on_edge=loop.post_edge, clock=clock)
+    assert bank.factory_name == "mock"
+
+    def play(seconds):
+        for _ in range(int(round(seconds * SR / 1024))):
+            clock.now += 1024 / SR
+            loop.render_block()
+
+    return loop, bank, clock, log, capture, play
+
+
+def faults(log):
+    return [(r["sensor"], r["state"], r.get("reason")) for r in log.recent
+            if r["type"] == "fault"]
+
+
+def test_flapping_door_is_quarantined_and_the_show_goes_on(site):
+    door = dataclasses.replace(next(s for s in site.sensors if s.kind == "door"),
+                               flap_limit=10, flap_window_s=5.0, quarantine_s=3.0)
+    loop, bank, clock, log, capture, play = live_with_bank(site, [door])
+    try:
+        play(2.5)  # past the fade-in
+        for i in range(30):  # a loose wire: 30 changes in 1.5 s
+            bank.drive("door", i % 2 == 0)
+            clock.now += 0.05
+            loop.render_block()
+        bank.drive("door", 0)
+        play(6.0)  # quarantine ends 3 s after the flapping stops
+    finally:
+        bank.close()
+    got = faults(log)
+    assert got[0][:2] == ("door", "fault") and "flap" in (got[0][2] or ""), got
+    assert ("door", "recovered") in [g[:2] for g in got], got
+    scenes = [r for r in log.recent if r["type"] == "scene"]
+    assert len(scenes) <= 2, scenes  # the flapping did not drive the show around
+    levels = block_rms_db(capture.audio()[int(2.5 * SR):], 1024)
+    assert levels.min() > -20.0  # the tone (RMS -15 dBFS) never stopped
+
+
+def test_door_stuck_closed_is_a_fault_and_the_show_goes_on(site):
+    door = dataclasses.replace(next(s for s in site.sensors if s.kind == "door"),
+                               stuck_after_s=2.0)
+    loop, bank, clock, log, capture, play = live_with_bank(site, [door])
+    try:
+        play(2.5)
+        bank.drive("door", 1)  # closed, and it stays so
+        play(4.0)
+        bank.drive("door", 0)
+        play(1.0)
+    finally:
+        bank.close()
+    got = faults(log)
+    assert ("door", "fault") in [g[:2] for g in got], got
+    assert "stuck" in str([g[2] for g in got if g[1] == "fault"]), got
+    assert ("door", "recovered") in [g[:2] for g in got], got
+    levels = block_rms_db(capture.audio()[int(2.5 * SR):], 1024)
+    assert levels.min() > -20.0
+
+
+# ---------------------------------------------------------------- layers and reloads
+
+
+def test_a_layer_that_raises_is_silenced_and_the_scene_goes_on(site, caplog):
+    show = load_show_text(STEADY, "steady.toml")
+    sink = Capture()
+    loop = RenderLoop(show, site, sink, block_frames=1024)
+    loop.run(seconds=3.0)
+    slot = loop.engine.scenes["main"].slots[1]  # the noise bed
+    calls = {"n": 0}
+    real = slot.layer.process
+
+    def broken(out, frames, controls):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise FloatingPointError("a bug in the layer")
+        real(out, frames, controls)
+
+    slot.layer.process = broken
+    with caplog.at_level(logging.ERROR, logger="severed.engine"):
+        loop.run(seconds=8.0)
+    assert not slot.enabled and slot.fault
+    assert "main.bed" in caplog.text and "FloatingPointError" in caplog.text
+    audio = sink.audio()
+    after = audio[int(4 * SR):]
+    assert band_db(after, 220.0) == pytest.approx(-12.0, abs=0.5)  # the tone plays on
+    assert block_rms_db(after, 1024).min() > -16.0
+    assert np.isfinite(audio).all()
+
+
+def test_reload_of_a_broken_show_keeps_the_running_one_playing(site, tmp_path):
+    from severed.service.handler import ControlHandler
+    show_path = tmp_path / "steady.toml"
+    show_path.write_text(STEADY)
+    site_path = tmp_path / "site.toml"
+    from severed.commands.common import dev_site_path
+    site_path.write_text(open(dev_site_path()).read().replace('show = "lumon"',
+                                                             f'show = "{show_path}"'))
+    show = load_show_text(STEADY, str(show_path))
+    sink = Capture()
+    log = EventLog(keep=None)
+    loop = RenderLoop(show, site, sink, block_frames=1024, live=True, event_log=log)
+    handler = ControlHandler(loop, site, show, config_path=str(site_path))
+    loop.run(seconds=2.5)
+    show_path.write_text(STEADY.replace('freq_hz = 220', 'freq_hz = "high"'))
+    reply = handler({"cmd": "reload"})
+    assert reply["ok"] is False and "unchanged" in reply["error"]
+    assert any("freq_hz" in p for p in reply["problems"]), reply
+    loop.run(seconds=5.0)
+    assert loop.show is show and handler.show is show
+    assert not [r for r in log.recent if r["type"] == "reload"]
+    after = sink.audio()[int(2.5 * SR):]
+    assert block_rms_db(after, 1024).min() > -16.0
+    assert band_db(after, 220.0) == pytest.approx(-12.0, abs=0.5)
