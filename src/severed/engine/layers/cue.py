@@ -55,8 +55,8 @@ class Cue(GateFollower, Layer):
         super().__init__(ctx, params)
         self._gate_init(ctx)
         self.fault = None
-        self.bank = VoiceBank(ctx.channels, ctx.max_frames, max_voices=2,
-                              sample_rate=ctx.sample_rate)
+        self.bank = VoiceBank(ctx.channels, ctx.max_frames, sample_rate=ctx.sample_rate,
+                              max_stretch=1.0 / self.params["rate"])
         self.delay = int(self.params["delay_s"] * ctx.sample_rate)
         try:
             audio = fetch(ctx, self.params["recipe"], self.params["recipe_params"])

@@ -1,12 +1,13 @@
 """The ``drone`` layer: sub-bass you feel rather than hear, and slow glides.
 
-A few sine (or triangle) voices around ``freq_hz``, detuned by ``detune_cents`` so
+A few sine (or triangle, or saw) voices around ``freq_hz``, detuned by ``detune_cents`` so
 they beat slowly against each other, each drifting at random by up to
 ``drift_cents``; ``bend`` (semitones, automatable) moves them all, for the elevator's
 falling or rising glide. ``drive`` >= 1 saturates softly (tanh), adding the odd
-harmonics that let a small speaker suggest a fundamental it cannot play. Every voice
-is kept at or above 25 Hz, and a high-pass at 25 Hz follows, to spare small speakers;
-mono, the same on every channel, peak about 1 before the layer gain. Obeys the
+harmonics that let a small speaker suggest a fundamental it cannot play (tanh is odd:
+it adds no difference tones below the voices). Every voice is clamped at or above
+25 Hz, and the master's 20 Hz high-pass removes anything lower, to spare small
+speakers; mono, the same on every channel, peak about 1 before the layer gain. Obeys the
 scene's cuts (``glitch``, ``silence``).
 
     [scenes.descent.layers.sub]
@@ -18,7 +19,6 @@ scene's cuts (``glitch``, ``silence``).
 
 import numpy as np
 
-from severed.engine.dsp.filters import Biquad
 from severed.engine.dsp.modulation import Drift
 from severed.engine.dsp.oscillators import Oscillator
 from severed.engine.dsp.saturation import soft_clip
@@ -34,7 +34,8 @@ class Drone(GateFollower, Layer):
     TYPE = "drone"
     DOC = "sub-bass drone: detuned sines drifting slowly, bendable, never below 25 Hz"
     PARAMS = (
-        Param("freq_hz", 36.0, min=FLOOR_HZ, max=2000.0, doc="centre frequency"),
+        Param("freq_hz", 36.0, min=0.0, max=2000.0,
+              doc="centre frequency; 0: twice the site's mains frequency (a ballast buzz)"),
         Param("bend", 0.0, min=-48.0, max=48.0, doc="semitones added to every voice"),
         Param("voices", 3, min=1, max=8, kind=int, automatable=False),
         Param("detune_cents", 6.0, min=0.0, max=100.0, automatable=False,
@@ -42,9 +43,13 @@ class Drone(GateFollower, Layer):
         Param("drift_cents", 4.0, min=0.0, max=100.0, automatable=False,
               doc="largest random drift of a voice"),
         Param("drift_hz", 0.05, min=0.001, max=5.0, automatable=False),
-        Param("shape", "sine", choices=("sine", "triangle"), kind=str, automatable=False),
+        Param("shape", "sine", choices=("sine", "triangle", "saw"), kind=str,
+              automatable=False, doc="saw at the mains with drive: a ballast's buzz"),
         Param("drive", 1.0, min=1.0, max=8.0, automatable=False,
               doc="soft saturation; 1 leaves the sines clean"),
+        Param("stop_after_s", 0.0, min=0.0, max=86400.0, automatable=False,
+              doc="fall silent (and cost nothing) this long after the scene is entered, "
+                  "for a bleed that has faded out; 0: never"),
     )
 
     def __init__(self, ctx, params):
@@ -59,28 +64,27 @@ class Drone(GateFollower, Layer):
         self.drift = Drift(n, p["drift_cents"], p["drift_hz"], ctx.rng) \
             if p["drift_cents"] > 0 else None
         self.weights = np.full(n, 1.0 / n, np.float32)
-        self.highpass = Biquad(ctx.sample_rate, "highpass", FLOOR_HZ, q=0.7071, channels=1,
-                               max_frames=ctx.max_frames)
         self._voices = np.zeros((n, ctx.max_frames), np.float32)
         self._mono = np.zeros((ctx.max_frames, 1), np.float32)
 
     def reset(self):
         self.osc.reset()
-        self.highpass.reset()
 
     def process(self, out, frames, controls):
         p = self.params
+        if 0.0 < p["stop_after_s"] < controls.scene_s:
+            return
         t = controls.t + frames / self.ctx.sample_rate
         cents = self.detune + 100.0 * p["bend"].value(controls)
         if self.drift is not None:
             cents = cents + self.drift.value(t)
-        freqs = np.maximum(p["freq_hz"].value(controls) * np.exp2(cents / 1200.0), FLOOR_HZ)
+        f0 = p["freq_hz"].value(controls) or 2.0 * self.ctx.mains_hz
+        freqs = np.maximum(f0 * np.exp2(cents / 1200.0), FLOOR_HZ)
         self.osc.render(self._voices, frames, freqs)
         mono = self._mono[:frames]
         np.dot(self.weights, self._voices[:, :frames], out=mono[:, 0])
         if p["drive"] > 1.0:
             soft_clip(mono, p["drive"], out=mono)
-        self.highpass.process(mono, mono)
         for ch in range(out.shape[1]):
             out[:frames, ch] += mono[:, 0]
         self.gated(out, frames, controls)

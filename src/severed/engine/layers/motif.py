@@ -73,7 +73,6 @@ class Motif(GateFollower, Layer):
               doc="recipe that renders one note; it must take freq_hz"),
         Param("recipe_params", {}, kind=dict, automatable=False,
               doc="further parameters of the recipe (freq_hz is set per note)"),
-        Param("voices", 8, min=1, max=32, kind=int, automatable=False),
     )
 
     @classmethod
@@ -102,8 +101,8 @@ class Motif(GateFollower, Layer):
         self.sr = ctx.sample_rate
         self.rng = ctx.rng
         self.fault = None
-        self.bank = VoiceBank(ctx.channels, ctx.max_frames, max_voices=p["voices"],
-                              sample_rate=ctx.sample_rate)
+        self.bank = VoiceBank(ctx.channels, ctx.max_frames, sample_rate=ctx.sample_rate,
+                              max_stretch=2.0)
         self.source = {}  # semitone -> bank source index
         raw = {k: v for k, v in params.items()}
         raw["root_hz"] = p["root_hz"]

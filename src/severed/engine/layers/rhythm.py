@@ -78,7 +78,6 @@ class Rhythm(GateFollower, Layer):
               doc="random pitch variation of each hit"),
         Param("takes", 2, min=1, max=8, kind=int, automatable=False,
               doc="renderings of each sound (different seeds)"),
-        Param("voices", 12, min=1, max=64, kind=int, automatable=False),
     )
 
     @classmethod
@@ -111,8 +110,8 @@ class Rhythm(GateFollower, Layer):
         self.sr = ctx.sample_rate
         self.rng = ctx.rng
         self.fault = None
-        self.bank = VoiceBank(ctx.channels, ctx.max_frames, max_voices=p["voices"],
-                              sample_rate=ctx.sample_rate)
+        self.bank = VoiceBank(ctx.channels, ctx.max_frames, sample_rate=ctx.sample_rate,
+                              max_stretch=1.1)
         self.takes = []  # per track: list of source indices
         takes = p["takes"]
         try:

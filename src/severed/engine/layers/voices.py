@@ -1,21 +1,25 @@
 """Polyphonic playback of precomputed one-shots, for the motif, rhythm and cue layers.
 
-    bank = VoiceBank(channels=2, max_frames=2048, max_voices=8)
+    bank = VoiceBank(channels=2, max_frames=2048, sample_rate=48000)
     k = bank.add_source(audio)              # float32 (frames, 1 or 2), e.g. from the cache
     bank.start(k, delay=120, gain=0.5, rate=1.0)   # at frame 120 of the next render
     bank.render(out, frames)                # adds into out[:frames]
 
-A voice plays its source once at a fixed speed ``rate`` (linear interpolation when it
-is not 1), scaled by ``gain``; mono sources go to every channel. When every voice is
-busy the oldest is stolen: it fades out over 5 ms instead of stopping dead. Nothing is
-allocated while rendering beyond small views.
+How it stays cheap: a note is mixed into a ring buffer (as long as the longest source)
+once, when it starts; each block then only reads the ring and clears what it read.
+The cost is a few numpy calls per block whatever the polyphony, plus one pass over a
+note's samples when it starts (under a millisecond for a 7 s note at 48 kHz).
+Unlimited polyphony: notes simply add. ``rate`` (0.25 to 4) replays a source faster or
+slower with linear interpolation. Mono sources go to every channel. Buffers are made
+when sources are added (before rendering); rendering allocates nothing but views.
 """
 
 import numpy as np
 
 import severed.instruments  # noqa: F401  (registers the recipes the layers play)
 
-STEAL_S = 0.005
+CHUNK = 8192  # frames interpolated at a time when a note is replayed at another speed
+MIN_RATE, MAX_RATE = 0.25, 4.0
 
 
 def fetch(ctx, name, params):
@@ -29,134 +33,140 @@ def fetch(ctx, name, params):
 
 
 class VoiceBank:
-    def __init__(self, channels, max_frames, max_voices=8, sample_rate=48000):
+    def __init__(self, channels, max_frames, sample_rate=48000, max_stretch=2.0):
+        """``max_stretch``: the ring holds a source replayed down to 1 / max_stretch of
+        its speed (2: an octave down) in full; a slower note is cut short with a 5 ms
+        fade."""
         self.channels = channels
         self.max_frames = max_frames
+        self.sample_rate = sample_rate
+        self.max_stretch = max(1.0, float(max_stretch))
         self.sources = []
-        self.max_voices = max_voices
-        n = 2 * max_voices  # room for stolen voices fading out
-        self.src = np.full(n, -1, np.int64)  # source index; -1 idle
-        self.pos = np.zeros(n, np.float64)
-        self.rate = np.ones(n, np.float64)
-        self.gain = np.zeros(n, np.float32)
-        self.delay = np.zeros(n, np.int64)
-        self.release = np.full(n, -1, np.int64)  # frames left of a steal fade; -1 none
-        self.age = np.zeros(n, np.int64)
-        self.steal_frames = max(1, int(STEAL_S * sample_rate))
-        m = max_frames
-        self._k = np.arange(m, dtype=np.float64)
-        self._p = np.zeros(m, np.float64)
-        self._i0 = np.zeros(m, np.int64)
-        self._a = np.zeros((m, 2), np.float32)
-        self._b = np.zeros((m, 2), np.float32)
-        self._frac = np.zeros(m, np.float32)
-        self._env = np.zeros(m, np.float32)
+        self.ring = np.zeros((max_frames, 1), np.float32)
+        self.pending = []  # (frames to wait, source, gain, rate) for far-off starts
+        self._idx = np.zeros(CHUNK, np.float64)
+        self._i0 = np.zeros(CHUNK, np.int64)
+        self._fr = np.zeros((CHUNK, 1), np.float32)
+        self._k = np.arange(CHUNK, dtype=np.float64)
+        self.reset()
 
     def add_source(self, audio):
-        """Register a (frames, channels) float32 source; returns its index."""
+        """Register a (frames, channels) float32 source; returns its index. Call before
+        rendering: the ring grows to hold the longest source."""
+        audio = np.ascontiguousarray(audio, np.float32)
         self.sources.append(audio)
+        longest = max(len(s) for s in self.sources)
+        chans = max(s.shape[1] for s in self.sources)
+        need = int(longest * self.max_stretch) + 2 * self.max_frames
+        if need > len(self.ring) or chans > self.ring.shape[1]:
+            self.ring = np.zeros((need, chans), np.float32)
+            self._scratch = np.zeros((int(longest * self.max_stretch) + 1, chans), np.float32)
+            self._a = np.zeros((CHUNK, chans), np.float32)
+            self._b = np.zeros((CHUNK, chans), np.float32)
+            self.reset()
         return len(self.sources) - 1
 
     def reset(self):
-        self.src[:] = -1
-        self.release[:] = -1
+        self.ring[:] = 0.0
+        self.head = 0
+        self.busy = 0  # frames from head until the ring holds nothing more
+        self.pending = []
 
     @property
     def active(self):
-        return bool((self.src >= 0).any())
+        return self.busy > 0 or bool(self.pending)
 
     def start(self, source, delay=0, gain=1.0, rate=1.0):
-        """Start ``source`` at frame ``delay`` of the next render."""
-        playing = (self.src >= 0) & (self.release < 0)
-        if playing.sum() >= self.max_voices:
-            # Steal the oldest: it fades out over 5 ms rather than stopping dead.
-            oldest = int(np.argmax(np.where(playing, self.age, -1)))
-            self.release[oldest] = self.steal_frames + int(delay)
-        free = np.flatnonzero(self.src < 0)
-        if len(free):
-            v = int(free[0])
-        else:  # every slot busy fading: reuse the one nearest its end
-            v = int(np.argmin(np.where(self.release >= 0, self.release, 1 << 62)))
-        self.src[v] = source
-        self.pos[v] = 0.0
-        self.delay[v] = int(delay)
-        self.gain[v] = gain
-        self.rate[v] = rate
-        self.release[v] = -1
-        self.age += 1
-        self.age[v] = 0
-
-    def render(self, out, frames):
-        for v in np.flatnonzero(self.src >= 0):
-            self._render_voice(int(v), out, frames)
-
-    def _render_voice(self, v, out, frames):
-        delay = int(self.delay[v])
-        if delay >= frames:
-            self.delay[v] -= frames
+        """Start ``source`` at frame ``delay`` of the next render (later ones included)."""
+        delay = max(0, int(delay))
+        if delay >= self.max_frames:
+            self.pending.append((delay, source, gain, rate))
             return
-        self.delay[v] = 0
-        src = self.sources[self.src[v]]
-        length = len(src)
-        sc = src.shape[1]
-        n = frames - delay
-        rate = self.rate[v]
-        pos = self.pos[v]
-        if self.release[v] >= 0:
-            n = min(n, max(1, int(self.release[v])))
+        self._write(source, delay, gain, rate)
+
+    def _write(self, source, delay, gain, rate):
+        src = self.sources[source]
+        rate = min(max(float(rate), MIN_RATE), MAX_RATE)
+        ring_len = len(self.ring)
+        room = ring_len - delay - self.max_frames
         if rate == 1.0:
-            p0 = int(pos)
-            n = min(n, length - p0)
-            a = self._a[:n, :sc]
-            if n > 0:
-                np.multiply(src[p0:p0 + n], self.gain[v], out=a)
-            self.pos[v] = pos + n
-            done = p0 + n >= length
+            n = min(len(src), room)
+            note = self._scratch[:n, :src.shape[1]]
+            np.multiply(src[:n], np.float32(gain), out=note)
         else:
-            p = self._p[:n]
-            np.multiply(self._k[:n], rate, out=p)
-            p += pos
-            last = length - 1
-            if n and p[n - 1] >= last:
-                n = int(np.searchsorted(p, last))
-                p = p[:n]
-                done = True
-            else:
-                done = False
-            i0 = self._i0[:n]
-            np.floor(p, out=p)
-            i0[:] = p
-            np.multiply(self._k[:n], rate, out=self._p[:n])
-            self._p[:n] += pos
-            self._frac[:n] = self._p[:n] - i0  # float64 into a float32 buffer: exact enough
-            a, b = self._a[:n, :sc], self._b[:n, :sc]
+            n = min(int((len(src) - 1) / rate), room, len(self._scratch))
+            note = self._scratch[:n, :src.shape[1]]
+            self._resample(src, rate, gain, note)
+        if n <= 0:
+            return
+        if n < len(src) / rate - 1:  # cut short by the ring: no click at the end
+            fade = min(n, int(0.005 * self.sample_rate))
+            note[n - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+        start = (self.head + delay) % ring_len
+        first = min(n, ring_len - start)
+        self._add(self.ring[start:start + first], note[:first])
+        if first < n:
+            self._add(self.ring[:n - first], note[first:])
+        self.busy = max(self.busy, delay + n)
+
+    @staticmethod
+    def _add(dest, note):
+        if note.shape[1] == dest.shape[1]:
+            dest += note
+        else:  # a mono note in a stereo ring
+            for c in range(dest.shape[1]):
+                dest[:, c] += note[:, 0]
+
+    def _resample(self, src, rate, gain, note):
+        """note[k] = gain * src at k * rate, linearly interpolated, in chunks."""
+        n = len(note)
+        ch = src.shape[1]
+        for s in range(0, n, CHUNK):
+            m = min(CHUNK, n - s)
+            pos = self._idx[:m]
+            np.multiply(self._k[:m], rate, out=pos)
+            pos += s * rate
+            i0 = self._i0[:m]
+            i0[:] = pos  # floor: positions are >= 0
+            frac = self._fr[:m, 0]
+            np.subtract(pos, i0, out=pos)
+            frac[:] = pos
+            a, b = self._a[:m, :ch], self._b[:m, :ch]
             np.take(src, i0, axis=0, out=a, mode="clip")
             i0 += 1
             np.take(src, i0, axis=0, out=b, mode="clip")
             b -= a
-            for c in range(sc):
-                b[:, c] *= self._frac[:n]
+            for c in range(ch):
+                b[:, c] *= frac
             a += b
-            a *= self.gain[v]
-            self.pos[v] = pos + rate * (frames - delay)
-        if self.release[v] >= 0 and n > 0:
-            env = self._env[:n]
-            np.subtract(float(self.release[v]), self._k[:n], out=self._p[:n])
-            self._p[:n] *= 1.0 / self.steal_frames
-            np.clip(self._p[:n], 0.0, 1.0, out=self._p[:n])
-            env[:] = self._p[:n]
-            for c in range(sc):
-                a[:, c] *= env
-            self.release[v] -= n
-            if self.release[v] <= 0:
-                done = True
-        dest = out[delay:delay + n]
-        if sc == 1:
-            for c in range(out.shape[1]):
-                dest[:, c] += a[:, 0]
+            a *= np.float32(gain)
+            note[s:s + m] = a
+
+    def render(self, out, frames):
+        if self.pending:
+            keep = []
+            for delay, source, gain, rate in self.pending:
+                if delay < self.max_frames:  # delay counts from this block's start
+                    self._write(source, delay, gain, rate)
+                else:
+                    keep.append((delay - frames, source, gain, rate))
+            self.pending = keep
+        if self.busy <= 0:
+            return
+        ring_len = len(self.ring)
+        first = min(frames, ring_len - self.head)
+        self._read(out[:first], self.ring[self.head:self.head + first])
+        if first < frames:
+            self._read(out[first:frames], self.ring[:frames - first])
+        self.head = (self.head + frames) % ring_len
+        self.busy = max(0, self.busy - frames)
+
+    @staticmethod
+    def _read(dest, part):
+        if part.shape[1] == 1:
+            for c in range(dest.shape[1]):
+                dest[:, c] += part[:, 0]
         else:
-            for c in range(min(sc, out.shape[1])):
-                dest[:, c] += a[:, c]
-        if done:
-            self.src[v] = -1
-            self.release[v] = -1
+            for c in range(min(dest.shape[1], part.shape[1])):
+                dest[:, c] += part[:, c]
+        part[:] = 0.0
