@@ -82,7 +82,11 @@ def waiting_room(params, sr):
     pos *= (n_total - 1) / pos[-1]
     out = np.interp(pos, np.arange(n_total), out)
     out = soft_clip(out.astype(np.float32) * 1.5, 1.5) / 1.5
+    # Filter the loop as a loop: run the filters through its last second first, so
+    # that its start is already in the filters' steady state (no step at the seam).
+    lead = min(sr, n_total)
+    x = np.concatenate([out[-lead:], out])
     for _ in range(2):  # fourth order each side
-        out = offline.filtered(out, sr, "highpass", params["low_hz"])
-        out = offline.filtered(out, sr, "lowpass", params["high_hz"])
-    return offline.normalise(out, float(params["amplitude"]))[:, None]
+        x = offline.filtered(x, sr, "highpass", params["low_hz"])
+        x = offline.filtered(x, sr, "lowpass", params["high_hz"])
+    return offline.normalise(x[lead:], float(params["amplitude"]))[:, None]

@@ -4,7 +4,8 @@
 noise, 20-250 ms) and hard cuts of the scene to silence (``cut_ms`` range, 50-300 ms by
 default), arriving at random (a Poisson process) at ``rate_hz`` events per second;
 map it from tension to make the chip fail more when the room is agitated. ``on_enter``
-events fire within the first 300 ms after the scene is entered (a transition hiccup).
+events (pops or hiss, never cuts) fire within the first 300 ms after the scene is
+entered (a transition hiccup).
 
 ``silence``: scheduled gaps: every ``every_s`` seconds (give or take ``jitter``), the
 scene's gated layers fall silent for ``silence_s``, with ``ramp_ms`` fades.
@@ -167,8 +168,12 @@ class Glitch(GateFollower, Layer):
             self._event(int(self.rng.integers(frames)))
         if self._enter_left:
             window = int(ENTER_WINDOW_S * self.sr)
+            # Entry hiccups are pops and hiss, never cuts: a cut here would swallow
+            # an arrival bell.
+            audible = self.params["pop_share"] + self.params["hiss_share"]
             for _ in range(self._enter_left):
-                self._event(int(self.rng.integers(min(frames, window))))
+                self._event(int(self.rng.integers(min(frames, window))),
+                            kind=self.rng.random() * audible if audible > 0 else None)
             self._enter_left = 0
         self.pending = self.tail
         self._last = frames
