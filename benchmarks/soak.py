@@ -40,8 +40,8 @@ CEILING = 10 ** (-1 / 20)  # -1 dBFS, the master limiter's ceiling
 # above the signal's own slope around it. See docs/reliability.md for how these were
 # measured on clean blocks.
 STEP_FLOOR = 0.01
-STEP_RATIO = 40.0  # max step / mean step of the block
-EDGE_RATIO = 4.0  # step across the block boundary / largest step inside the block
+STEP_RATIO = 6.0  # the step / the largest of its neighbours
+NEIGHBOURS = 16  # on each side
 STUCK_AFTER_S = 900.0  # the door sensor of the soak's site reports a fault after this
 
 
@@ -224,12 +224,14 @@ class CheckingLog:
 class Checker:
     """A sink that checks every block: finite, peak, discontinuities.
 
-    Discontinuity measures (per block, mono-agnostic: the worst channel):
-    ``ratio`` = largest sample-to-sample step / mean step; ``edge`` = step across the
-    boundary with the previous block / largest step inside this block. A flagged
-    block has a step above STEP_FLOOR and ``ratio`` above STEP_RATIO, or a boundary
-    step above STEP_FLOOR and ``edge`` above EDGE_RATIO, while no glitch layer acted
-    in it (``glitch_active`` says so, asked before each block)."""
+    Discontinuity: in each block (with the last NEIGHBOURS + 2 frames of the block
+    before, so the boundary is covered) the largest sample-to-sample step of each
+    channel is compared with the largest step among its NEIGHBOURS neighbours on each
+    side (leaving out the two adjacent ones, so that a one-sample spike counts). A click in a continuous signal is one step far above its neighbours; a
+    sine, noise, a resonant burst or a 1 ms ramp has neighbours of about its own size.
+    A block is flagged when that step is above STEP_FLOOR and STEP_RATIO times its
+    neighbours, unless a glitch layer acted in it (``glitch_active`` is asked after
+    each block is rendered)."""
 
     def __init__(self, glitch_active=lambda: False, keep=20):
         self.glitch_active = glitch_active
@@ -238,15 +240,15 @@ class Checker:
         self.nonfinite = 0
         self.over_ceiling = 0
         self.peak = 0.0
-        self.clicks = []  # (block, step, ratio, edge)
+        self.clicks = []  # (block, step, ratio, at the boundary) of the first ``keep``
+        self.click_count = 0
         self.glitch_blocks = 0
         self.silent_blocks = 0  # peak below -90 dBFS
         self.ratio_max_clean = 0.0
         self.ratio_max_glitch = 0.0
-        self.edge_max_clean = 0.0
         self.step_max_clean = 0.0
-        self.clean_ratios = []  # sampled for percentiles
-        self._prev = None
+        self.clean_ratios = []  # every 7th measured block, for percentiles
+        self._tail = None
         self._keep = keep
 
     def write(self, block):
@@ -258,43 +260,43 @@ class Checker:
         peak = float(np.max(np.abs(block)))
         if not math.isfinite(peak):
             self.nonfinite += 1
-            self._prev = None
+            self._tail = None
             return
         self.peak = max(self.peak, peak)
         if peak > CEILING + 1e-6:
             self.over_ceiling += 1
         if peak < 3e-5:
             self.silent_blocks += 1
-        steps = np.abs(np.diff(block, axis=0))
-        inner = steps.max(axis=0)
-        mean = steps.mean(axis=0) + 1e-9
-        ratio = float((inner / mean).max())
-        step = float(inner.max())
-        edge_step = 0.0
-        edge = 0.0
-        if self._prev is not None:
-            e = np.abs(block[0] - self._prev)
-            edge_step = float(e.max())
-            edge = float((e / (inner + 1e-9)).max())
-        self._prev = block[-1].copy()
-        glitch = self.glitch_active()
-        if glitch:
+        x = block if self._tail is None else np.concatenate((self._tail, block))
+        self._tail = x[-(NEIGHBOURS + 2):].copy()
+        steps = np.abs(np.diff(x, axis=0))
+        step, ratio, at = 0.0, 0.0, -1
+        for c in range(steps.shape[1]):
+            k = int(np.argmax(steps[:, c]))
+            s = float(steps[k, c])
+            # skip the adjacent steps: a one-sample spike is two big steps side by side
+            before = steps[max(0, k - NEIGHBOURS):max(0, k - 1), c]
+            after = steps[k + 2:k + 2 + NEIGHBOURS, c]
+            near = max(float(before.max()) if len(before) else 0.0,
+                       float(after.max()) if len(after) else 0.0)
+            r = s / (near + 1e-9)
+            if s > STEP_FLOOR and r > ratio:
+                step, ratio, at = s, r, k
+        if self.glitch_active():
             self.glitch_blocks += 1
             self.ratio_max_glitch = max(self.ratio_max_glitch, ratio)
             return
-        if step > STEP_FLOOR:
-            self.ratio_max_clean = max(self.ratio_max_clean, ratio)
-            self.step_max_clean = max(self.step_max_clean, step)
-            if self.blocks % 7 == 0:
-                self.clean_ratios.append(ratio)
-        if edge_step > STEP_FLOOR:
-            self.edge_max_clean = max(self.edge_max_clean, edge)
-        if (step > STEP_FLOOR and ratio > STEP_RATIO) or (edge_step > STEP_FLOOR
-                                                            and edge > EDGE_RATIO):
+        if step <= STEP_FLOOR:
+            return
+        self.ratio_max_clean = max(self.ratio_max_clean, ratio)
+        self.step_max_clean = max(self.step_max_clean, step)
+        if self.blocks % 7 == 0:
+            self.clean_ratios.append(ratio)
+        if ratio > STEP_RATIO:
+            self.click_count += 1
             if len(self.clicks) < self._keep:
-                self.clicks.append((self.blocks - 1, step, ratio, edge))
-            else:
-                self.clicks.append(None)
+                boundary = self._tail is not None and len(x) > frames and at == len(x) - frames - 1
+                self.clicks.append((self.blocks - 1, round(step, 4), round(ratio, 1), boundary))
 
 
 def glitch_probe(loop):
@@ -438,14 +440,13 @@ class Soak:
             "nonfinite_blocks": c.nonfinite,
             "over_ceiling_blocks": c.over_ceiling,
             "peak_dbfs": 20 * math.log10(max(c.peak, 1e-12)),
-            "clicks": len(c.clicks),
-            "click_examples": [x for x in c.clicks if x is not None],
+            "clicks": c.click_count,
+            "click_examples": c.clicks,
             "glitch_blocks": c.glitch_blocks,
             "silent_blocks": c.silent_blocks,
             "ratio_max_clean": c.ratio_max_clean,
             "ratio_p999_clean": float(np.percentile(ratios, 99.9)),
             "ratio_max_glitch": c.ratio_max_glitch,
-            "edge_max_clean": c.edge_max_clean,
             "step_max_clean": c.step_max_clean,
             "log_problems": list(self.log.problems),
             "log_counts": dict(self.log.counts),
@@ -470,7 +471,7 @@ class Soak:
                     f"RSS {rss[-1][1]:6.1f} MiB  scene {loop.state.scene:<13} "
                     f"changes {self.log.counts['scene']:4d}  faults {self.log.counts['fault']:3d}  "
                     f"reloads {self.log.counts['reload']:2d}  peak "
-                    f"{20 * math.log10(max(c.peak, 1e-12)):6.2f} dBFS  clicks {len(c.clicks)}  "
+                    f"{20 * math.log10(max(c.peak, 1e-12)):6.2f} dBFS  clicks {c.click_count}  "
                     f"nonfinite {c.nonfinite}  log problems {len(self.log.problems)}")
 
     def _summary(self, f):

@@ -45,22 +45,22 @@ def test_the_short_soak_exercised_what_it_claims(short_soak):
 
 def test_checker_flags_a_click_a_nan_and_an_overshoot(soak):
     sr = 48000
-    t = np.arange(2048) / sr
-    clean = (0.3 * np.sin(2 * np.pi * 220 * t))[:, None].repeat(2, 1).astype(np.float32)
+    t = np.arange(6 * 2048) / sr
+    x = (0.3 * np.sin(2 * np.pi * 220 * t))[:, None].repeat(2, 1).astype(np.float32)
+    blocks = [x[i * 2048:(i + 1) * 2048].copy() for i in range(6)]
     c = soak.Checker()
-    c.write(clean)
-    c.write(clean)  # the phase jumps at the boundary: a click across blocks
-    clicky = clean.copy()
-    clicky[1000:] += 0.2  # a 0.2 step inside a block
-    c.write(clicky)
-    nan = clean.copy()
-    nan[5, 1] = np.nan
-    c.write(nan)
-    loud = clean * 3.0
-    c.write(loud)
-    assert len(c.clicks) == 2
-    assert c.clicks[0][0] == 1 and c.clicks[0][3] > soak.EDGE_RATIO
-    assert c.clicks[1][0] == 2 and c.clicks[1][2] > soak.STEP_RATIO
+    c.write(blocks[0])
+    c.write(blocks[0])  # the phase jumps back at the boundary: a click across blocks
+    c.write(blocks[1])
+    blocks[2][1000, 0] += 0.05  # one bad sample, 0.05 (-26 dBFS) off
+    c.write(blocks[2])
+    blocks[3][5, 1] = np.nan
+    c.write(blocks[3])
+    c.write(blocks[4] * 3.0)  # after a non-finite block, no boundary check
+    assert c.click_count == 2, c.clicks
+    assert c.clicks[0][0] == 1 and c.clicks[0][3] is True  # at the boundary
+    assert c.clicks[1][0] == 3 and c.clicks[1][2] > soak.STEP_RATIO
+    assert c.clicks[1][3] is False
     assert c.nonfinite == 1
     assert c.over_ceiling == 1
 
@@ -78,6 +78,29 @@ def test_checker_passes_continuous_blocks_and_deliberate_glitches(soak):
     c.write(x[4096:])
     assert c.clicks == []
     assert c.glitch_blocks == 1
+    assert c.ratio_max_clean < 2.0  # a clean sine: each step is about its neighbours
+
+
+def test_checker_ignores_noise_bursts_and_short_ramps(soak):
+    """Deliberate sounds with sharp edges are not clicks: white noise starting at
+    full level, a 1 ms ramp to silence (a glitch cut's edge), a 3 kHz burst."""
+    sr = 48000
+    rng = np.random.default_rng(1)
+    t = np.arange(4 * 2048) / sr
+    x = (0.4 * np.sin(2 * np.pi * 55 * t))[:, None].repeat(2, 1).astype(np.float32)
+    drone, burst, ramp, ring = (x[i * 2048:(i + 1) * 2048].copy() for i in range(4))
+    c = soak.Checker()
+    c.write(drone)
+    burst[500:900] += rng.uniform(-0.3, 0.3, (400, 2)).astype(np.float32)
+    c.write(burst)
+    ramp[1000:1048] *= np.linspace(1, 0, 48, dtype=np.float32)[:, None]
+    ramp[1048:] = 0.0
+    c.write(ramp)
+    ring[:] = 0.0
+    tt = t[:500]
+    ring[300:800] = (0.5 * np.sin(2 * np.pi * 3000 * tt) * np.exp(-tt * 400))[:, None]
+    c.write(ring)
+    assert c.clicks == [], c.clicks
 
 
 def test_log_checker_rejects_a_change_the_show_does_not_allow(soak, inputs):
