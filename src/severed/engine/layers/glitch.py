@@ -60,11 +60,11 @@ class _Cuts:
                 continue
             # Gain: 1 outside, 0 inside, linear ramps of `ramp` frames on both edges
             # (falling before start, rising after stop).
+            # Frame differences are taken in Python ints first: absolute frames pass
+            # 1e9 after six hours, where float32 steps by 64 frames.
             g = self._tmp[:frames]
-            np.add(self._idx[:frames], np.float32(frame0), out=g)
-            np.subtract(g, np.float32(start), out=g)
-            # distance into the window from each edge
-            np.multiply(g, -1.0 / self.ramp, out=g)  # (start - f) / ramp: >0 before
+            np.add(self._idx[:frames], np.float32(frame0 - start), out=g)
+            np.multiply(g, np.float32(-1.0 / self.ramp), out=g)  # (start - f) / ramp
             rise = self._rise[:frames]
             np.add(self._idx[:frames], np.float32(frame0 - stop), out=rise)
             rise *= np.float32(1.0 / self.ramp)
