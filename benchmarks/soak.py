@@ -69,11 +69,11 @@ def visitors_per_hour(hour_of_day):
 
 
 def make_scenario(hours, seed=1, start_hour=6.0, storms=True, reload_every_s=3 * 3600.0,
-                  command_every_s=1800.0):
+                  command_every_s=1800.0, traffic=1.0):
     """The steps of a generated exhibit life: (sensor edges, commands) and reload times.
 
     Returns (scenario TOML text, [reload time s ...]). ``start_hour`` is the time of day
-    at t = 0 (traffic follows it)."""
+    at t = 0 (traffic follows it); ``traffic`` multiplies the visitor rate."""
     rng = np.random.default_rng(seed)
     duration = hours * 3600.0
     edges = []  # (t, sensor, level)
@@ -81,7 +81,7 @@ def make_scenario(hours, seed=1, start_hour=6.0, storms=True, reload_every_s=3 *
     door_closed_until = 0.0
 
     # Visitors: a Poisson process with a rate that follows the time of day (thinning).
-    peak = 20.0 / 3600.0
+    peak = traffic * 20.0 / 3600.0
     t = 0.0
     while True:
         t += float(rng.exponential(1.0 / peak))
@@ -112,15 +112,18 @@ def make_scenario(hours, seed=1, start_hour=6.0, storms=True, reload_every_s=3 *
     # Faults, each a few times a day at random: bounce storms on the door, a motion
     # sensor flapping into quarantine, the door stuck closed for an hour.
     per_day = max(1, int(round(hours / 24 * 3)))
-    for _ in range(per_day if storms else 0):
-        s = float(rng.uniform(0, duration - 120))
+    for i in range(per_day if storms else 0):
+        # In a short run, late: visitors drive the show before the sensors are
+        # quarantined (300 s by default).
+        late = duration < 7200
+        s = 0.6 * duration if late else float(rng.uniform(0, duration - 120))
         level = 1
         for _ in range(int(rng.integers(20, 60))):
             edges.append((s, "door", level))
             level = 1 - level
             s += float(rng.uniform(0.003, 0.03))
         edges.append((s, "door", 0))
-        f = float(rng.uniform(0, duration - 120))
+        f = 0.75 * duration if late else float(rng.uniform(0, duration - 120))
         level = 1
         for _ in range(int(rng.integers(40, 120))):
             edges.append((f, "motion", level))
@@ -364,7 +367,7 @@ class Soak:
 
     def __init__(self, hours, seed=1, cache_dir=None, out=sys.stdout, block_frames=None,
                  reload_every_s=3 * 3600.0, report_every_s=3600.0, start_hour=6.0,
-                 command_every_s=1800.0):
+                 command_every_s=1800.0, traffic=1.0):
         from severed.commands.common import load_inputs
         from severed.config import load_scenario_text, load_show_text
         from severed.loop import RenderLoop
@@ -379,7 +382,8 @@ class Soak:
         self.variant = load_show_text(variant_show_text(), show.path)
         text, self.reloads = make_scenario(hours, seed, start_hour=start_hour,
                                            reload_every_s=reload_every_s,
-                                           command_every_s=command_every_s)
+                                           command_every_s=command_every_s,
+                                           traffic=traffic)
         self.scenario = load_scenario_text(text, "soak.toml", show=show, site=self.site)
         self.cache = Cache(cache_dir) if cache_dir else Cache.for_site(self.site)
         self.log = CheckingLog(show)
@@ -403,6 +407,7 @@ class Soak:
         started = time.perf_counter()
         cpu0 = time.process_time()
         n_reload = 0
+        slowest = [(0.0, 0.0, "")] * 5  # (CPU s, engine s, scene) of the slowest blocks
         self._print(f"soak: {self.hours:g} h simulated, {len(self.scenario.steps)} scenario "
                     f"steps, {len(reloads)} reloads; built in {self.build_s:.1f} s; "
                     f"RSS {rss[0][1]:.1f} MiB")
@@ -416,7 +421,12 @@ class Soak:
                     loop.request_reload(self.site, show)
                     self.reload_build_s.append(time.perf_counter() - t0)
                     self.log.show = show
+                c0 = time.thread_time()
                 loop.render_block(min(loop.block_frames, total - loop.engine.frame))
+                spent = time.thread_time() - c0
+                if spent > slowest[0][0]:
+                    slowest[0] = (spent, round(loop.t, 2), loop.state.scene)
+                    slowest.sort()
                 if loop.t >= next_report:
                     rss.append((loop.t / 3600.0, rss_mib()))
                     self._report(loop, rss, started)
@@ -453,6 +463,9 @@ class Soak:
             "rss_mib": rss,
             "rss_growth_mib_per_h": slope_per_hour(late if len(late) >= 2 else rss),
             "render_ms_max": loop.render_s_max * 1000,
+            "block_cpu_ms_slowest": [(round(c * 1000, 1), t, sc) for c, t, sc in
+                                     reversed(slowest)],
+            "block_cpu_ms_mean": cpu / max(c.blocks, 1) * 1000,
             "reload_build_s_max": max(self.reload_build_s, default=0.0),
             "reloads": n_reload,
             "build_s": self.build_s,

@@ -13,7 +13,7 @@ import pytest
 def short_soak(soak):
     out = io.StringIO()
     run = soak.Soak(10 / 60, seed=5, out=out, start_hour=15.0, reload_every_s=200.0,
-                    command_every_s=40.0, report_every_s=120.0)
+                    command_every_s=40.0, report_every_s=120.0, traffic=5.0)
     figures = run.run()
     return run, figures, out.getvalue()
 
@@ -37,6 +37,8 @@ def test_the_short_soak_exercised_what_it_claims(short_soak):
     assert counts.get("scene", 0) >= 3, counts
     assert counts.get("reload", 0) >= 2, counts
     assert counts.get("fault", 0) >= 1, counts  # the flapping motion sensor
+    assert counts.get("sensor", 0) >= 10, counts
+    assert counts.get("scene:door.closed", 0) >= 2, counts  # rides down and up
     assert counts.get("command", 0) >= 5, counts
     assert f["peak_dbfs"] > -30.0
     # the show is audible most of the time at this traffic (idle fades to silence)
