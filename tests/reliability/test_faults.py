@@ -583,3 +583,23 @@ def test_reload_of_a_broken_show_keeps_the_running_one_playing(site, tmp_path):
     after = sink.audio()[int(2.5 * SR):]
     assert block_rms_db(after, 1024).min() > -16.0
     assert band_db(after, 220.0) == pytest.approx(-12.0, abs=0.5)
+
+
+def test_recording_onto_a_full_disk_fails_cleanly_and_the_show_goes_on(site, tiny_disk):
+    """``severed record`` into a directory that fills up: the take is reported failed
+    with the path, no partial file stays, the render loop never sees an error."""
+    from severed.service.record import Recording
+    show = load_show_text(STEADY, "steady.toml")
+    sink = Capture()
+    loop = RenderLoop(show, site, sink, block_frames=1024)
+    loop.run(seconds=2.5)
+    path = str(tiny_disk / "take.wav")
+    take = Recording(loop, path, 1.0)  # 188 KiB of 16-bit stereo: more than the disk
+    take.start()
+    loop.run(seconds=4.0)
+    take.wait(5.0)
+    assert take.state == "failed" and path in take.error, take.info()
+    assert os.listdir(tiny_disk) == []
+    loop.run(seconds=5.0)
+    after = sink.audio()[int(2.5 * SR):]
+    assert block_rms_db(after, 1024).min() > -16.0
