@@ -234,7 +234,8 @@ class Checker:
     sine, noise, a resonant burst or a 1 ms ramp has neighbours of about its own size.
     A block is flagged when that step is above STEP_FLOOR and STEP_RATIO times its
     neighbours, unless a glitch layer acted in it (``glitch_active`` is asked after
-    each block is rendered)."""
+    each block is rendered). A block is judged when the next one arrives (the steps
+    near its end need neighbours); call ``finish()`` after the last."""
 
     def __init__(self, glitch_active=lambda: False, keep=20):
         self.glitch_active = glitch_active
@@ -251,18 +252,18 @@ class Checker:
         self.ratio_max_glitch = 0.0
         self.step_max_clean = 0.0
         self.clean_ratios = []  # every 7th measured block, for percentiles
-        self._tail = None
+        self._tail = None  # the last frames of the block before the pending one
+        self._pending = None  # (index, block, glitch acted) waiting for its successor
         self._keep = keep
 
     def write(self, block):
         frames = len(block)
         self.blocks += 1
         self.frames += frames
-        if frames < 2:
-            return
-        peak = float(np.max(np.abs(block)))
+        peak = float(np.max(np.abs(block))) if frames else 0.0
         if not math.isfinite(peak):
             self.nonfinite += 1
+            self._analyse(None)
             self._tail = None
             return
         self.peak = max(self.peak, peak)
@@ -270,12 +271,40 @@ class Checker:
             self.over_ceiling += 1
         if peak < 3e-5:
             self.silent_blocks += 1
-        x = block if self._tail is None else np.concatenate((self._tail, block))
-        self._tail = x[-(NEIGHBOURS + 2):].copy()
+        # A block's steps are judged when the next block arrives, so that a step near
+        # its end has neighbours on both sides.
+        self._analyse(block)
+        self._pending = (self.blocks - 1, block.copy(), self.glitch_active())
+
+    def finish(self):
+        """Judge the last block (call once the run is over)."""
+        self._analyse(None)
+
+    def _analyse(self, following):
+        if self._pending is None:
+            return
+        index, block, glitch = self._pending
+        self._pending = None
+        frames = len(block)
+        parts = [block]
+        lead = 0
+        if self._tail is not None:
+            parts.insert(0, self._tail)
+            lead = len(self._tail)
+        if following is not None and len(following):
+            parts.append(following[:NEIGHBOURS + 2])
+        x = np.concatenate(parts) if len(parts) > 1 else block
+        self._tail = block[-(NEIGHBOURS + 2):].copy()
+        if len(x) < 2:
+            return
         steps = np.abs(np.diff(x, axis=0))
+        # the steps that belong to this block: from the one into its first frame
+        # (across the boundary) to the one into its last frame
+        first = max(lead - 1, 0)
+        last = lead + frames - 1
         step, ratio, at = 0.0, 0.0, -1
         for c in range(steps.shape[1]):
-            k = int(np.argmax(steps[:, c]))
+            k = first + int(np.argmax(steps[first:last, c]))
             s = float(steps[k, c])
             # skip the adjacent steps: a one-sample spike is two big steps side by side
             before = steps[max(0, k - NEIGHBOURS):max(0, k - 1), c]
@@ -285,7 +314,7 @@ class Checker:
             r = s / (near + 1e-9)
             if s > STEP_FLOOR and r > ratio:
                 step, ratio, at = s, r, k
-        if self.glitch_active():
+        if glitch:
             self.glitch_blocks += 1
             self.ratio_max_glitch = max(self.ratio_max_glitch, ratio)
             return
@@ -293,13 +322,13 @@ class Checker:
             return
         self.ratio_max_clean = max(self.ratio_max_clean, ratio)
         self.step_max_clean = max(self.step_max_clean, step)
-        if self.blocks % 7 == 0:
+        if index % 7 == 0:
             self.clean_ratios.append(ratio)
         if ratio > STEP_RATIO:
             self.click_count += 1
             if len(self.clicks) < self._keep:
-                boundary = self._tail is not None and len(x) > frames and at == len(x) - frames - 1
-                self.clicks.append((self.blocks - 1, round(step, 4), round(ratio, 1), boundary))
+                self.clicks.append((index, round(step, 4), round(ratio, 1),
+                                    lead > 0 and at == lead - 1))
 
 
 def glitch_probe(loop):
@@ -434,6 +463,7 @@ class Soak:
         except Exception:
             error = traceback.format_exc()
             self._print(error)
+        self.checker.finish()
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu0
         rss.append((loop.t / 3600.0, rss_mib()))

@@ -59,6 +59,7 @@ def test_checker_flags_a_click_a_nan_and_an_overshoot(soak):
     blocks[3][5, 1] = np.nan
     c.write(blocks[3])
     c.write(blocks[4] * 3.0)  # after a non-finite block, no boundary check
+    c.finish()
     assert c.click_count == 2, c.clicks
     assert c.clicks[0][0] == 1 and c.clicks[0][3] is True  # at the boundary
     assert c.clicks[1][0] == 3 and c.clicks[1][2] > soak.STEP_RATIO
@@ -78,6 +79,7 @@ def test_checker_passes_continuous_blocks_and_deliberate_glitches(soak):
     pop[700] += 0.4  # a glitch pop, reported by the layer
     c.write(pop)
     c.write(x[4096:])
+    c.finish()
     assert c.clicks == []
     assert c.glitch_blocks == 1
     assert c.ratio_max_clean < 2.0  # a clean sine: each step is about its neighbours
@@ -102,6 +104,7 @@ def test_checker_ignores_noise_bursts_and_short_ramps(soak):
     tt = t[:500]
     ring[300:800] = (0.5 * np.sin(2 * np.pi * 3000 * tt) * np.exp(-tt * 400))[:, None]
     c.write(ring)
+    c.finish()
     assert c.clicks == [], c.clicks
 
 
