@@ -1,7 +1,7 @@
 """``waiting_room``: the reward music. A cheerful loop (a bouncy major progression, a
 bright melody, a walking bass) rendered, then sanitised into a 1994 dentist's waiting
 room: mono, band-limited to ``low_hz``..``high_hz`` (a telephone-like 300 Hz-3.4 kHz by
-default, fourth-order each side), with wow (slow speed wander) and flutter (fast)
+default, sixth-order each side), with wow (slow speed wander) and flutter (fast)
 of a tired cassette deck, and a soft saturation. The loop is a whole number of bars,
 so it plays seamlessly as a ``sampler`` loop.
 """
@@ -86,7 +86,7 @@ def waiting_room(params, sr):
     # that its start is already in the filters' steady state (no step at the seam).
     lead = min(sr, n_total)
     x = np.concatenate([out[-lead:], out])
-    for _ in range(2):  # fourth order each side
+    for _ in range(3):  # sixth order each side: the band edges are the point
         x = offline.filtered(x, sr, "highpass", params["low_hz"])
         x = offline.filtered(x, sr, "lowpass", params["high_hz"])
     return offline.normalise(x[lead:], float(params["amplitude"]))[:, None]
