@@ -103,8 +103,10 @@ def innie():
     return render(step_cmd(0.01, "innie"), 30.0, seed=6)
 
 
-MOTION = "".join(step_sensor(t, "motion", 1) + step_sensor(t + 0.6, "motion", 0)
-                 for t in (2.0, 4.0, 6.0, 8.0, 10.0))
+# Four separate movements (a PIR holds its output for 3 s: starts closer than that
+# are one movement to the show).
+MOTION = "".join(step_sensor(t, "motion", 1) + step_sensor(t + 0.5, "motion", 0)
+                 for t in (1.0, 5.0, 9.0, 13.0))
 
 
 @pytest.fixture(scope="session")

@@ -88,13 +88,22 @@ def test_innie_hum_peaks_at_mains_harmonics(mains_hz, innie):
     assert prominence(other) < 10.0
 
 
-def test_click_rate_rises_with_motion(innie, innie_moving):
-    def rate(r):
-        env = envelope(seg(r.audio, 14, 28), band=(3050, 3350))
-        return len(onsets(env, rise_db=14, floor_db=-80)) / 14.0
+def test_click_rate_rises_with_motion():
+    """The printer's clicks alone on the floor (the other layers off, so that each
+    click is counted once): more clicks per second once the visitor has moved."""
+    quiet = ("innie.desk", "innie.motif", "innie.chatter", "innie.chip", "innie.buzz",
+             "innie.hum", "innie.pad", "innie.corridor")
+    still = render(step_cmd(0.01, "innie"), 20.0, seed=6, disable=quiet)
+    moving = render(step_cmd(0.01, "innie") + MOTION, 20.0, seed=6, disable=quiet)
 
-    still, moving = rate(innie), rate(innie_moving)
-    assert moving >= 1.4 * still and moving - still >= 2.0, (still, moving)
+    def rate(r):
+        env = envelope(seg(r.audio, 14, 20), band=(2800, 3600))
+        # (80 ms apart: the room's first echoes of a click are not clicks)
+        return len(onsets(env, rise_db=10, floor_db=-80, min_gap_s=0.08)) / 6.0
+
+    # At rest 1.6 clicks a second; after four movements (tension about 0.55) about 6.
+    assert rate(still) == pytest.approx(1.6, abs=0.3)
+    assert rate(moving) >= 4.5, rate(moving)
 
 
 def test_innie_pad_wanders_5_to_20_cents():
@@ -144,12 +153,12 @@ def test_idle_fades_below_minus_60_dbfs_and_keeps_streaming():
 
 
 def test_barrier_brings_dissonant_energy_above_2_khz():
-    r = render(step_cmd(0.01, "innie") + step_cmd(6.0, "barrier"), 12.0, seed=9)
+    r = render(step_cmd(0.01, "innie") + step_cmd(6.0, "barrier"), 10.5, seed=9)
     before = band_energy(seg(r.audio, 3, 5.5), 2000, 16000)
-    during = band_energy(seg(r.audio, 9.5, 12), 2000, 16000)
+    during = band_energy(seg(r.audio, 8.5, 10.5), 2000, 16000)  # swelled, not yet fading
     assert 10 * np.log10(during / before) >= 10.0
     # Clustered partials: strong peaks in 2.5-3 kHz less than a semitone apart.
-    f, db = spectrum_db(seg(r.audio, 9.5, 12))
+    f, db = spectrum_db(seg(r.audio, 8.5, 10.5))
     band = (f > 2500) & (f < 3000)
     fb, dbb = f[band], db[band]
     peaks = [i for i in range(1, len(dbb) - 1)
