@@ -183,6 +183,7 @@ class CheckingLog:
         self.problems = []
         self.scene = None
         self.entered_at = 0.0
+        self.frame_s = 1.0 / 48000
         self.recent = []
 
     def write(self, record):
@@ -215,7 +216,9 @@ class CheckingLog:
             if tr.on is not None and tr.on == r["reason"]:
                 return None
             if tr.after_s is not None and r["reason"] == f"after {tr.after_s:g} s":
-                if r["t"] - self.entered_at >= tr.after_s - 1e-6:
+                # Records carry the frame's time; the machine counts from the exact
+                # deadline, up to a frame earlier: allow one frame.
+                if r["t"] - self.entered_at >= tr.after_s - self.frame_s - 1e-6:
                     return None
                 return f"timer fired {r['t'] - self.entered_at:.3f} s in, before {tr.after_s} s"
         return "no transition of the show allows it"
@@ -416,6 +419,7 @@ class Soak:
         self.scenario = load_scenario_text(text, "soak.toml", show=show, site=self.site)
         self.cache = Cache(cache_dir) if cache_dir else Cache.for_site(self.site)
         self.log = CheckingLog(show)
+        self.log.frame_s = 1.0 / self.site.audio.sample_rate
         self.checker = Checker()
         t0 = time.perf_counter()
         self.loop = RenderLoop(show, self.site, self.checker, seed=seed,

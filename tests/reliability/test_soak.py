@@ -124,6 +124,13 @@ def test_log_checker_rejects_a_change_the_show_does_not_allow(soak, inputs):
     assert len(log.problems) == 2, log.problems
     log.write({"t": 10.0, "type": "scene", "from": "innie", "to": "mde", "reason": "cmd.scene"})
     assert len(log.problems) == 2
+    # a timer counts from its exact deadline, the record from the frame: one frame's slack
+    log.write({"t": 54.99999, "type": "scene", "from": "mde", "to": "outie",
+               "reason": "after 45 s"})
+    assert len(log.problems) == 2
+    log.write({"t": 100.0, "type": "scene", "from": "outie", "to": "idle",
+               "reason": "after 300 s"})
+    assert len(log.problems) == 3
 
 
 def test_rss_slope_is_megabytes_per_hour(soak):
