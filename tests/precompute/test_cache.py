@@ -121,7 +121,7 @@ def test_entry_is_stored_and_read_back_memory_mapped(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, "severed.precompute"):
         again, what = fresh.ensure(PING, SR)
     assert what == "present" and caplog.text == ""
-    assert isinstance(again, np.memmap) and not again.flags.writeable
+    assert not again.flags.writeable  # shared: no layer may write into it
     np.testing.assert_array_equal(again, audio)
     assert fresh.status(PING, SR) == "present"
 
@@ -297,3 +297,18 @@ def test_memory_only_cache_renders_once():
     a = cache.get_or_render(Item(), SR)
     b = cache.get_or_render(Item(), SR)
     assert a is b and calls == [SR] and cache.status(Item(), SR) == "missing"
+
+
+def test_long_entries_are_memory_mapped_short_ones_read_whole(tmp_path, monkeypatch):
+    """Short entries are read into memory, so a file truncated while it plays cannot
+    SIGBUS the daemon; long ones are mapped, to spare the Pi's memory."""
+    from severed.precompute import cache as cache_module
+    from severed.precompute.recipes import Recipe
+
+    item = Recipe("sine_ping", {"freq_hz": 440, "length_s": 0.5})
+    Cache(tmp_path).get_or_render(item, SR, warn_missing=False)
+    small = Cache(tmp_path).get_or_render(item, SR)
+    assert not isinstance(small, np.memmap) and not small.flags.writeable
+    monkeypatch.setattr(cache_module, "MMAP_ABOVE_BYTES", 1000)
+    big = Cache(tmp_path).get_or_render(item, SR)
+    assert isinstance(big, np.memmap) and not big.flags.writeable

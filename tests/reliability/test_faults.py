@@ -287,11 +287,6 @@ def _item(show):
     return Recipe("sine_ping", dict(spec.params["recipe_params"]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "non-finite samples inside a cache entry (outside the head/tail checksums) reach the "
-    "master high-pass, whose state stays NaN: every block after is NaN, for good "
-    "(engine/master.py Master.process and engine/scene.py _render_layers have no "
-    "finiteness guard)"))
 def test_non_finite_samples_in_a_cache_entry_do_not_poison_the_output(site, tmp_path):
     """Bit rot in the middle of an entry (an SD card's failing block) is not seen by the
     sidecar's checksums of the first and last 4096 frames. The sound must go on: the
@@ -331,11 +326,6 @@ print("still playing", loop.t)
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a cache entry truncated in place while it plays (fsck, a technician's `> file`, a "
-    "dying SD card) kills the daemon with SIGBUS: the sampler reads the memory map "
-    "(engine/layers/sampler.py Sampler.__init__ keeps `audio[start:]`, a view of "
-    "np.load(mmap_mode='r') from precompute/cache.py) past the new end of the file"))
 def test_cache_entry_truncated_while_playing(tmp_path):
     """The daemon would be restarted by systemd and render the entry again, but the
     sound stops for the restart; here the process must survive."""
@@ -419,10 +409,6 @@ def test_disk_full_while_caching_plays_from_memory(site, tiny_disk, caplog):
     assert os.listdir(tiny_disk) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "precompute/cache.py Cache._store maps errno ENOSPC to 'the disk is full', but "
-    "np.save on a full disk raises OSError('N requested and M written') without an "
-    "errno, so the warning shows numpy's words instead of the reason"))
 def test_disk_full_warning_says_the_disk_is_full(site, tiny_disk, caplog):
     show = sampled_show(length_s=4.0)
     with caplog.at_level(logging.WARNING, logger="severed.precompute"):

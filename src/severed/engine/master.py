@@ -88,6 +88,11 @@ class Master:
         self.gain.set(self.target_gain(), ramp_s)
 
     def process(self, block, frames):
+        if not np.isfinite(block[:frames].sum()):
+            # Last line of defence (layers are checked one by one): never let a NaN
+            # into the high-pass, whose state would keep it for ever.
+            np.nan_to_num(block[:frames], copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            self.reset()
         self.gain.apply(block, frames)
         self.highpass.process(block[:frames], block[:frames])
         self.limiter.process(block, frames)

@@ -42,6 +42,7 @@ class LayerSlot:
         self.send = spec.reverb_send
         self.enabled = bool(spec.params.get("enabled", True))
         self.fault = None  # why the layer went silent, if it did
+        self.bad_blocks = 0  # blocks in which it produced NaN or infinity
         self.gain = None  # layer gain (linear) reached at the end of the last block
         self.send_level = None  # reverb send reached at the end of the last block
 
@@ -179,6 +180,8 @@ class SceneMix:
                 slot.enabled = False
                 slot.fault = "failed while rendering"
                 continue
+            if not np.isfinite(buf.sum()):
+                self._quarantine_samples(slot, buf)
             g = _gain(slot.gain_db.value(ctl))
             dry = self._curve(slot.gain, g, level, frames, self._dry_curve)
             slot.gain = g
@@ -194,6 +197,17 @@ class SceneMix:
                 sending = True
             _mix(send, buf, wet, mixed)
         return sending
+
+    def _quarantine_samples(self, slot, buf):
+        """A layer made NaN or infinity (damaged audio on disk, a filter blown up): zero
+        them, and reset the layer so that its state does not carry them on. One NaN
+        reaching a recursive filter further on would silence the show for good."""
+        np.nan_to_num(buf, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        slot.layer.reset()
+        slot.bad_blocks += 1
+        if slot.bad_blocks == 1:
+            log.error("layer %s produced non-finite samples: zeroed, layer reset",
+                      slot.layer.ctx.name)
 
     def _curve(self, prev, new, scale, frames, into):
         """Gain from ``prev`` to ``new`` across the block, times ``scale`` (a float or a

@@ -9,8 +9,11 @@ simply not found: it is rendered again under a new name.
     cache = Cache.for_site(site)                 # SEVERED_CACHE, else site.cache_dir
     audio = cache.get_or_render(Recipe("sine_ping", {"freq_hz": 880}), 48000)
 
-Entries are read with ``np.load(mmap_mode="r")``: a long stem is paged in from disk as
-it plays and costs little memory. Writes are atomic (a temporary file in the same
+Entries up to ``MMAP_ABOVE_BYTES`` are read into memory; longer ones (long stems) are
+memory mapped (``np.load(mmap_mode="r")``) and paged in from disk as they play, costing
+little memory. Reading small entries whole means a file damaged or truncated while it
+plays cannot take the process down (a memory map read past a truncated file's end is
+a SIGBUS); only long stems keep that risk, for the memory they save on a 512 MB Pi. Writes are atomic (a temporary file in the same
 directory, fsync, rename, fsync of the directory), so a crash or power cut leaves
 either the whole entry or none. The sidecar records the shape and a checksum of the
 first and last blocks: a truncated or damaged entry is noticed, logged and rendered
@@ -209,7 +212,7 @@ class Cache:
         try:
             with open(side, encoding="utf-8") as f:
                 meta = json.load(f)
-            audio = np.load(path, mmap_mode="r", allow_pickle=False)
+            audio = _read(path)
         except FileNotFoundError:
             return None, "the audio file is missing"
         except (OSError, ValueError, EOFError) as exc:
@@ -243,14 +246,28 @@ class Cache:
             text = json.dumps(meta, indent=1, sort_keys=True).encode()
             _atomic_write(side, lambda f: f.write(text))
             _fsync_dir(self.directory)
-            return np.load(path, mmap_mode="r", allow_pickle=False)
+            return _read(path)
         except OSError as exc:
             why = {errno.ENOSPC: "the disk is full", errno.EROFS: "it is read-only",
                    errno.EACCES: "permission denied",
                    errno.EDQUOT: "over quota"}.get(exc.errno, str(exc))
+            if exc.errno is None and "written" in str(exc):
+                why = "the disk is full"  # numpy reports a short write without an errno
             log.warning("precompute cache %s cannot be written (%s): keeping %s in memory "
                         "for this run", self.directory, why, item.label)
             return None
+
+
+MMAP_ABOVE_BYTES = 16 * 1024 * 1024
+
+
+def _read(path):
+    """An entry's audio: in memory when small, memory mapped when long (see above)."""
+    if os.path.getsize(path) > MMAP_ABOVE_BYTES:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    audio = np.load(path, allow_pickle=False)
+    audio.flags.writeable = False  # shared by every layer that plays it
+    return audio
 
 
 def _atomic_write(path, write):
