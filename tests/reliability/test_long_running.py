@@ -29,12 +29,6 @@ def test_cut_edge_is_a_ramp_at_the_start_of_a_scene():
     assert np.abs(np.diff(curve)).max() == pytest.approx(1 / 48, rel=0.05)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/layers/glitch.py _Cuts.write adds the absolute frame to a float32 index "
-    "(np.add(self._idx, np.float32(frame0))) and then subtracts the window start, both "
-    "near 1e9 after 6 h: float32 steps by 64 frames there, so the 48-frame ramp becomes "
-    "a full-scale step (a click) and the window moves; fix: add np.float32(frame0 - start) "
-    "(the difference taken in Python ints), as the rising edge already does"))
 @pytest.mark.parametrize("hours", [1, 6])
 def test_cut_edge_is_still_a_ramp_after_hours_in_one_scene(hours):
     frame0 = hours * 3600 * SR
