@@ -420,7 +420,7 @@ def test_disk_full_during_the_precompute_command(site, tiny_disk, tmp_path):
     """``severed precompute`` on a full disk: a message naming the layer, the recipe and
     the directory that cannot be written, a failing exit status, no traceback, nothing
     half-written left behind. (The tmp path holds the test's name, "disk_full": the
-    wording is checked by the xfail test below, not here.)"""
+    warning's wording is checked by test_disk_full_warning_says_the_disk_is_full.)"""
     show_path = tmp_path / "sampled.toml"
     show_path.write_text(SAMPLED.replace("LENGTH", "4.0"))
     env = dict(os.environ, SEVERED_CACHE=str(tiny_disk))
