@@ -143,3 +143,16 @@ def test_test_tone_plays_on_one_channel_only():
     assert 20 * np.log10(np.abs(left).max()) == pytest.approx(-20.0, abs=0.3)
     assert np.abs(right).max() < 1e-4
     assert np.abs(out[int(1.1 * SR):]).max() < 1e-4  # and it stops
+
+
+def test_a_layer_faded_to_silence_is_not_rendered():
+    show = TWO_TONES.replace("gain_db = -12", "gain_db = { from = -12, to = -120, over_s = 0.5 }", 1)
+    engine = make(show)
+    slot = engine.scenes["a"].slots[0]
+    calls = []
+    process = slot.layer.process
+    slot.layer.process = lambda *a: (calls.append(1), process(*a))
+    render(engine, 2.0)
+    blocks = -(-2 * SR // 2048)
+    # about 0.5 s of blocks (12), one more to reach silence, then skipped
+    assert 11 <= len(calls) <= 14 < blocks

@@ -172,6 +172,10 @@ class SceneMix:
         for slot in self.slots:
             if not slot.enabled:
                 continue
+            g = _gain(slot.gain_db.value(ctl))
+            if g == 0.0 and slot.gain == 0.0 and not slot.layer.ALWAYS_RUN:
+                slot.send_level = slot.send.value(ctl)
+                continue  # silent before and after this block: nothing to hear
             buf.fill(0.0)
             try:
                 slot.layer.process(buf, frames, ctl)
@@ -182,7 +186,6 @@ class SceneMix:
                 continue
             if not np.isfinite(buf.sum()):
                 self._quarantine_samples(slot, buf)
-            g = _gain(slot.gain_db.value(ctl))
             dry = self._curve(slot.gain, g, level, frames, self._dry_curve)
             slot.gain = g
             _mix(out[:frames], buf, dry, mixed)

@@ -56,6 +56,10 @@ class Layer:
     TYPE: ClassVar[str] = ""
     PARAMS: ClassVar[tuple] = ()
     DOC: ClassVar[str] = ""
+    #: The engine skips a layer whose gain has settled at silence (-120 dB), to save
+    #: CPU; a layer whose work matters beyond its own sound (one that cuts the other
+    #: layers of its scene) sets this to run regardless.
+    ALWAYS_RUN: ClassVar[bool] = False
 
     def __init__(self, ctx, params):
         """``params`` maps names in PARAMS to values validated by the show loader.

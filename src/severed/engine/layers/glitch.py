@@ -80,6 +80,7 @@ class _Cuts:
 @register
 class Glitch(GateFollower, Layer):
     TYPE = "glitch"
+    ALWAYS_RUN = True  # its cuts silence the scene's other layers, whatever its own gain
     DOC = "chip malfunction: pops, hiss bursts and hard cuts of the scene to silence"
     PARAMS = (
         Param("rate_hz", 0.05, min=0.0, max=20.0,
@@ -187,6 +188,7 @@ class Glitch(GateFollower, Layer):
 @register
 class Silence(Layer):
     TYPE = "silence"
+    ALWAYS_RUN = True  # makes no sound of its own: its work is the gate
     DOC = "scheduled silences: the scene's gated layers stop for a while, now and then"
     PARAMS = (
         Param("every_s", 45.0, min=1.0, max=3600.0, doc="seconds between silences"),
