@@ -11,6 +11,8 @@ Rules for ``process`` (it runs on the render thread):
 - ramp every change of a parameter across the block (no sample-to-sample steps).
 """
 
+import importlib
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,12 +27,51 @@ MIX_PARAMS = (
     Param("enabled", True, automatable=False, kind=bool, doc="false leaves the layer out"),
 )
 
-LAYER_TYPES = {}
+class LayerRegistry(MutableMapping):
+    """Layer type name -> class, importing a type's module only when it is first asked
+    for: a show that uses four types does not pay, at every boot, for importing the
+    others (and the instruments behind them). Names are declared with their module up
+    front (``declare``), so every known name can be listed and suggested without an
+    import; ``register`` then fills in the class when its module runs."""
+
+    def __init__(self):
+        self._classes = {}
+        self._modules = {}
+
+    def declare(self, modules):
+        """``modules``: type name -> the module whose import registers it."""
+        self._modules.update(modules)
+
+    def declared(self):
+        return dict(self._modules)
+
+    def __getitem__(self, name):
+        if name not in self._classes and name in self._modules:
+            importlib.import_module(self._modules[name])
+        return self._classes[name]
+
+    def __setitem__(self, name, cls):
+        self._classes[name] = cls
+
+    def __delitem__(self, name):
+        del self._classes[name]
+
+    def __contains__(self, name):
+        return name in self._classes or name in self._modules
+
+    def __iter__(self):
+        return iter({**self._modules, **self._classes})
+
+    def __len__(self):
+        return len({**self._modules, **self._classes})
+
+
+LAYER_TYPES = LayerRegistry()
 
 
 def register(cls):
     """Class decorator: make a layer type known to shows under ``cls.TYPE``."""
-    if cls.TYPE in LAYER_TYPES:
+    if cls.TYPE in LAYER_TYPES._classes:
         raise ValueError(f"layer type {cls.TYPE!r} registered twice")
     LAYER_TYPES[cls.TYPE] = cls
     return cls
