@@ -106,6 +106,40 @@ def compare(capture, tap):
             "tap_rms_dbfs": db(np.sqrt(np.mean(b ** 2)))}
 
 
+def segment_match(capture, tap, segment_s=0.3):
+    """Take the middle of the longest stretch of the capture without silence and find
+    it in the tap: the best normalized correlation (1.0 = the same samples). Robust to
+    dropouts, which shift the capture against the tap."""
+    levels = window_db(capture)
+    best, start = (0, 0), None
+    for i, level in enumerate(list(levels) + [SILENT_DB - 1]):
+        if level >= SILENT_DB and start is None:
+            start = i
+        elif level < SILENT_DB and start is not None:
+            best = max(best, (i - start, start))
+            start = None
+    length_w, first_w = best
+    n = int(RATE * WINDOW_S)
+    seg_len = min(int(segment_s * RATE), length_w * n)
+    if seg_len < n:
+        return {"segment_correlation": None, "segment_s": 0.0}
+    mid = (first_w * n) + (length_w * n - seg_len) // 2
+    x = capture[mid:mid + seg_len].mean(axis=1)
+    y = tap.mean(axis=1)
+    if len(y) < seg_len:
+        return {"segment_correlation": None, "segment_s": seg_len / RATE}
+    size = 1 << int(np.ceil(np.log2(len(y) + seg_len)))
+    corr = np.fft.irfft(np.fft.rfft(y, size) * np.conj(np.fft.rfft(x, size)), size)
+    corr = corr[: len(y) - seg_len + 1]
+    energy = np.cumsum(np.concatenate([[0.0], y ** 2]))
+    window_energy = energy[seg_len:] - energy[:-seg_len]
+    norm = np.sqrt(np.maximum(window_energy, 1e-20) * np.sum(x ** 2))
+    score = corr / norm
+    at = int(np.argmax(score))
+    return {"segment_correlation": float(score[at]), "segment_s": seg_len / RATE,
+            "segment_found_at_s_in_tap": at / RATE}
+
+
 def unit_state():
     out = subprocess.run(
         ["systemctl", "show", "severed.service", "-p",
@@ -150,7 +184,9 @@ def outage(sig, record_s, lead_s, path, timeout_s):
     audio = read_raw(path)
     levels = window_db(audio)
     offset = t_signal - t_launch  # approximate position of the signal in the capture
-    runs = [r for r in silent_runs(levels) if r[1] >= offset - 1.0]
+    # The outage's silence ends after the signal plus the device's buffer; a dropout
+    # (underrun) before the signal is not it.
+    runs = [r for r in silent_runs(levels) if r[1] > offset + 0.3]
     gap = runs[0] if runs else None
     result = {
         "signal": signal.Signals(sig).name, "old_pid": old_pid,
@@ -184,7 +220,9 @@ def main():
     if args.cmd == "level":
         result = level(read_raw(args.file))
     elif args.cmd == "compare":
-        result = compare(read_raw(args.capture), read_wav(args.tap))
+        capture, tap = read_raw(args.capture), read_wav(args.tap)
+        result = compare(capture, tap)
+        result.update(segment_match(capture, tap))
     else:
         sig = getattr(signal, "SIG" + args.signal.upper().removeprefix("SIG"))
         result = outage(sig, args.record_s, args.lead_s, args.file, args.timeout_s)
