@@ -535,6 +535,45 @@ class Soak:
         print(line, file=self.out, flush=True)
 
 
+def rss_split_mib():
+    """(VmRSS, RssAnon, RssFile) in MiB: file pages (memory-mapped stems) can be dropped
+    by the kernel; anonymous ones are the process's own."""
+    d = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "RssAnon", "RssFile"):
+                d[k] = int(v.split()[0]) / 1024.0
+    return d.get("VmRSS", math.nan), d.get("RssAnon", math.nan), d.get("RssFile", math.nan)
+
+
+def reload_memory(reloads=12, seconds_between=10.0, out=sys.stdout):
+    """Memory across repeated reloads: every scene is played once first (first touches
+    of its buffers), then the show is reloaded ``reloads`` times (alternating the
+    variant), the innie scene played ``seconds_between`` after each. Prints RSS and the
+    count of live Python objects after each reload; returns [(rss, anon, objects)]."""
+    import gc
+
+    from severed.show import events as ev
+    run = Soak(1, seed=3, reload_every_s=1e9, report_every_s=1e9, out=out)
+    loop = run.loop
+    for scene in ("outie", "innie", "testing_floor", "mde", "idle", "descent", "ascent"):
+        loop.post(ev.Event(0.0, "cmd.scene", None, {"scene": scene}))
+        loop.run(seconds=loop.t + 5.0)
+    rows = []
+    for i in range(reloads):
+        loop.request_reload(run.site, run.variant if i % 2 else run.show)
+        loop.post(ev.Event(0.0, "cmd.scene", None, {"scene": "innie"}))
+        loop.run(seconds=loop.t + seconds_between)
+        gc.collect()
+        rss, anon, file_ = rss_split_mib()
+        objects = len(gc.get_objects())
+        rows.append((rss, anon, objects))
+        print(f"reload {i + 1:2d}: RSS {rss:6.1f} MiB (anonymous {anon:6.1f}, file {file_:5.1f})"
+              f"  Python objects {objects}", file=out, flush=True)
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
@@ -544,9 +583,14 @@ def main(argv=None):
     p.add_argument("--cache", help="precompute cache directory (default: the dev site's)")
     p.add_argument("--report-every-s", type=float, default=3600.0,
                    help="simulated seconds between progress lines and RSS samples")
+    p.add_argument("--reloads", type=int, metavar="N",
+                   help="instead of a soak: memory across N reloads of the show")
     args = p.parse_args(argv)
     import logging
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if args.reloads:
+        reload_memory(args.reloads)
+        return 0
     soak = Soak(args.hours, seed=args.seed, cache_dir=args.cache,
                 report_every_s=args.report_every_s, start_hour=args.start_hour)
     return 0 if soak.ok(soak.run()) else 1
