@@ -26,7 +26,6 @@ The short version of this run is tests/reliability/test_soak.py.
 import argparse
 import dataclasses
 import math
-import os
 import sys
 import time
 import traceback

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from severed.config import load_show_text
-from severed.hardware.sinks import NullSink
 from severed.loop import EventLog, RenderLoop
 from severed.precompute.cache import Cache
 
@@ -227,7 +226,7 @@ def test_sound_card_failing_or_vanishing_and_coming_back(site, comes_back_after,
 # ---------------------------------------------------------------- the cache
 
 
-def render(show, site, cache, seconds, block=2048, tap=None):
+def render(show, site, cache, seconds, block=2048):
     sink = Capture()
     loop = RenderLoop(show, site, sink, block_frames=block, cache=cache)
     loop.run(seconds=seconds)
