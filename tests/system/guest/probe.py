@@ -5,7 +5,7 @@
     probe.py outage SIGNAL [--record-s S]        send SIGNAL to the daemon while capturing
                                                  the loopback; how long until it is back
 
-Captures are what `arecord -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 -t raw` writes:
+Captures are what `arecord -D plughw:Loopback,1,0 -f S16_LE -r 48000 -c 2 -t raw` writes:
 the other end of the cable the daemon plays into. Every result is one JSON object on
 stdout; times are seconds.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 RATE = 48000
 CHANNELS = 2
-CAPTURE_DEVICE = "hw:Loopback,1,0"
+CAPTURE_DEVICE = "plughw:Loopback,1,0"
 WINDOW_S = 0.05
 SILENT_DB = -70.0  # below this a 50 ms window counts as silence (the show is far louder)
 
@@ -78,6 +78,7 @@ def level(audio):
         "rms_dbfs": db(np.sqrt(np.mean(audio ** 2))) if len(audio) else None,
         "peak_dbfs": db(np.max(np.abs(audio))) if len(audio) else None,
         "silent_fraction": float(np.mean(levels < SILENT_DB)) if len(levels) else 1.0,
+        "longest_silence_s": max((b - a for a, b in silent_runs(levels)), default=0.0),
         "window_db_min": float(levels.min()) if len(levels) else None,
         "window_db_max": float(levels.max()) if len(levels) else None,
     }
