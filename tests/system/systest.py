@@ -61,7 +61,7 @@ class VM:
                "-kernel", os.path.join(self.work, "vmlinuz"),
                "-initrd", os.path.join(self.work, "initrd.img"),
                "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet",
-               "-drive", f"file={os.path.join(self.work, 'disk.img')},if=virtio,"
+               "-drive", f"file={os.path.join(self.work, 'run.img')},if=virtio,"
                          "format=raw,cache=writeback",
                # restrict=on: the guest reaches nothing; only this forward comes in.
                "-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:22",
@@ -237,12 +237,17 @@ class Checks:
     # 2 -----------------------------------------------------------------------------
     def sound(self):
         vm = self.vm
-        vm.ssh("rm -f /tmp/cap.raw /var/lib/severed/recordings/tap.wav; "
-               "arecord -q -D plughw:Loopback,1,0 -f S16_LE -r 48000 -c 2 -t raw -d 6 "
-               "/tmp/cap.raw & sleep 0.5; severed record 4 tap.wav; rc=$?; wait; exit $rc",
-               timeout=60 * self.slow)
+        rc, out, err = vm.ssh(
+            "rm -f /tmp/cap.raw /var/lib/severed/recordings/tap.wav; "
+            "arecord -q -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 -t raw -d 6 "
+            "/tmp/cap.raw & sleep 0.5; severed record 4 tap.wav; rc=$?; wait; exit $rc",
+            timeout=60 * self.slow, check=False)
         level = vm.json(f"{PROBE} level /tmp/cap.raw")
-        same = vm.json(f"{PROBE} compare /tmp/cap.raw /var/lib/severed/recordings/tap.wav")
+        if rc == 0:
+            same = vm.json(f"{PROBE} compare /tmp/cap.raw /var/lib/severed/recordings/tap.wav")
+        else:  # the daemon's own recording failed: no reference to compare with
+            same = {"correlation": 0.0, "segment_correlation": None, "segment_s": 0,
+                    "tap_rms_dbfs": None, "tap_error": (out + err).strip()[-200:]}
         status = status_json(vm)
         figures = {
             "capture_rms_dbfs": round(level["rms_dbfs"], 1),
@@ -251,7 +256,8 @@ class Checks:
             "correlation_with_daemon_tap": round(same["correlation"], 3),
             "segment_correlation": _r(same["segment_correlation"], 3),
             "segment_s": same["segment_s"],
-            "tap_rms_dbfs": round(same["tap_rms_dbfs"], 1),
+            "tap_rms_dbfs": _r(same["tap_rms_dbfs"], 1),
+            "tap_error": same.get("tap_error", ""),
             "status_rms_dbfs": status.get("rms_dbfs"),
             "underruns": status.get("underruns"),
         }
@@ -347,8 +353,12 @@ class Checks:
         first = unit(vm)
         time.sleep(20)
         later = unit(vm)
-        vm.ssh("arecord -q -D plughw:Loopback,1,0 -f S16_LE -r 48000 -c 2 -t raw -d 3 /tmp/safe.raw")
-        level = vm.json(f"{PROBE} level /tmp/safe.raw")
+        # Whatever format the daemon opened the loopback with (it falls back from int16
+        # when the device refuses it): the cable's capture end must match it.
+        _, fmt, _ = vm.ssh("for f in S16_LE S32_LE FLOAT_LE; do arecord -q -D hw:Loopback,1,0 "
+                           "-f $f -r 48000 -c 2 -t raw -d 3 /tmp/safe.raw 2>/dev/null "
+                           "&& echo $f && break; done")
+        level = vm.json(f"{PROBE} level /tmp/safe.raw --format {fmt.strip() or 'S16_LE'}")
         _, audio_log, _ = vm.ssh("journalctl -u severed -b --no-pager -o cat | "
                                  "grep 'audio:' | tail -n 2")
         clean_restart(vm, 120 * self.slow)
@@ -357,6 +367,7 @@ class Checks:
                    "StatusText": first["StatusText"],
                    "NRestarts_then_20s_later": f"{first['NRestarts']} -> {later['NRestarts']}",
                    "safe_show_rms_dbfs": round(level["rms_dbfs"], 1),
+                   "loopback_format_in_safe_mode": fmt.strip(),
                    "audio_log": audio_log.strip().replace("\n", " | ")[-300:],
                    "after_clean_restart": f"show {normal.get('show')}, "
                                           f"safe_mode={normal.get('safe_mode')}"}
@@ -382,7 +393,7 @@ class Checks:
                ". /opt/severed/src/installation/lib/common.sh; SCRIPT_NAME=systest; "
                "put_file /etc/severed/severed.toml /tmp/site.bad 0644 >/dev/null")
         check_rc, check_out, _ = vm.ssh("severed check /etc/severed/severed.toml 2>&1", check=False)
-        capture = vm.ssh_popen("arecord -q -D plughw:Loopback,1,0 -f S16_LE -r 48000 -c 2 -t raw "
+        capture = vm.ssh_popen("arecord -q -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 -t raw "
                                "-d 8 /tmp/reload.raw")
         time.sleep(3 * self.slow)
         t0 = time.monotonic()
@@ -471,6 +482,10 @@ def main():
     accel = args.accel
     if accel == "auto":
         accel = "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg"
+    # Every run starts from the image as built: the checks change it (crash records,
+    # power cuts, the site config), so they work on a copy.
+    subprocess.run(["cp", "--sparse=always", os.path.join(args.work, "disk.img"),
+                    os.path.join(args.work, "run.img")], check=True)
     vm = VM(args.work, accel, cache_dir=args.cache)
     checks = Checks(vm, slow=1.0 if accel == "kvm" else 3.0)
     names = ["sound", "status", "kill9", "watchdog", "safe_mode", "broken_reload",

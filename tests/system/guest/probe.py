@@ -5,7 +5,7 @@
     probe.py outage SIGNAL [--record-s S]        send SIGNAL to the daemon while capturing
                                                  the loopback; how long until it is back
 
-Captures are what `arecord -D plughw:Loopback,1,0 -f S16_LE -r 48000 -c 2 -t raw` writes:
+Captures are what `arecord -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 -t raw` writes:
 the other end of the cable the daemon plays into. Every result is one JSON object on
 stdout; times are seconds.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 RATE = 48000
 CHANNELS = 2
-CAPTURE_DEVICE = "plughw:Loopback,1,0"
+CAPTURE_DEVICE = "hw:Loopback,1,0"
 WINDOW_S = 0.05
 SILENT_DB = -70.0  # below this a 50 ms window counts as silence (the show is far louder)
 
@@ -32,10 +32,15 @@ def db(x):
     return float(20 * np.log10(max(float(x), 1e-10)))
 
 
-def read_raw(path):
-    data = np.fromfile(path, dtype="<i2")
+FORMATS = {"S16_LE": ("<i2", 32768.0), "S32_LE": ("<i4", 2147483648.0),
+           "FLOAT_LE": ("<f4", 1.0)}
+
+
+def read_raw(path, fmt="S16_LE"):
+    dtype, scale = FORMATS[fmt]
+    data = np.fromfile(path, dtype=dtype)
     data = data[: len(data) // CHANNELS * CHANNELS].reshape(-1, CHANNELS)
-    return data.astype(np.float64) / 32768.0
+    return data.astype(np.float64) / scale
 
 
 def read_wav(path):
@@ -208,6 +213,7 @@ def main():
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("level")
     p.add_argument("file")
+    p.add_argument("--format", default="S16_LE", choices=sorted(FORMATS))
     p = sub.add_parser("compare")
     p.add_argument("capture")
     p.add_argument("tap")
@@ -219,7 +225,7 @@ def main():
     p.add_argument("--file", default="/tmp/outage.raw")
     args = parser.parse_args()
     if args.cmd == "level":
-        result = level(read_raw(args.file))
+        result = level(read_raw(args.file, args.format))
     elif args.cmd == "compare":
         capture, tap = read_raw(args.capture), read_wav(args.tap)
         result = compare(capture, tap)
