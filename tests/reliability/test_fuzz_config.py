@@ -306,10 +306,6 @@ def test_mutated_scenario_fails_clearly_or_plays(text, dev_site, small_show):
 # ------------------------------------------------- shapes random fuzzing rarely makes
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "config/schema.py parse_toml catches only tomllib.TOMLDecodeError; tomllib recurses "
-    "once per nesting level and raises RecursionError for arrays or inline tables "
-    "nested about 1000 deep, which escapes the loaders instead of a ConfigError"))
 @pytest.mark.parametrize("kind", ["array", "inline-table"])
 def test_deeply_nested_values_are_a_config_error(kind):
     n = 1000
@@ -318,11 +314,6 @@ def test_deeply_nested_values_are_a_config_error(kind):
     expect_config_error_or(lambda t: load_show_text(t, FILE), text)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "config/schema.py KeyLines.__init__ joins every prefix of a table header's key "
-    "('.'.join(table[:n]) for each n, and again in _expand): quadratic in the number of "
-    "dotted parts, so a 100 KB header line takes minutes; tomllib itself parses it in "
-    "0.2 s. Build the prefixes incrementally"))
 def test_a_long_dotted_table_header_loads_in_seconds():
     text = "[" + "a." * 50000 + "b]\n"
     with no_hang(3):

@@ -158,6 +158,8 @@ def parse_toml(text, path):
     """Parse TOML; a syntax error becomes ``ConfigError("FILE:LINE: message")``."""
     try:
         return tomllib.loads(text)
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise ConfigError(f"{path}: TOML syntax: values nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = _AT_LINE.search(msg)
@@ -195,6 +197,11 @@ _KEYLINE = re.compile(r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')"""
                       r"""(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""")
 
 
+# No valid file nests deeper than a few levels; prefixes past this are not indexed, so
+# a pathological header of thousands of dotted parts costs linear time, not quadratic.
+MAX_KEY_DEPTH = 32
+
+
 class KeyLines:
     """Line numbers of keys and tables in a TOML text, found by scanning its lines."""
 
@@ -216,7 +223,7 @@ class KeyLines:
                     counts[name] = counts.get(name, 0) + 1
                     parts = parts[:-1] + [f"{parts[-1]}[{counts[name]}]"]
                 table = self._expand(parts, counts)
-                for n in range(1, len(table) + 1):  # [a.b] also defines a
+                for n in range(1, min(len(table), MAX_KEY_DEPTH) + 1):  # [a.b] defines a
                     self.lines.setdefault(".".join(table[:n]), lineno)
                 continue
             m = _KEYLINE.match(line)
@@ -232,9 +239,8 @@ class KeyLines:
     def _expand(parts, counts):
         # [transitions.x] under [[transitions]] belongs to the latest array element
         out = []
-        for p in parts:
-            prefix = ".".join(out + [p])
-            n = counts.get(prefix)
+        for i, p in enumerate(parts):
+            n = counts.get(".".join(out + [p])) if i < MAX_KEY_DEPTH else None
             out.append(f"{p}[{n}]" if n and not p.endswith("]") else p)
         return out
 
