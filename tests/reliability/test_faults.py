@@ -20,7 +20,7 @@ from severed.config import load_show_text
 from severed.loop import EventLog, RenderLoop
 from severed.precompute.cache import Cache
 
-from conftest import Capture
+from capture_sink import Capture
 
 SR = 48000
 
@@ -308,7 +308,7 @@ def test_non_finite_samples_in_a_cache_entry_do_not_poison_the_output(site, tmp_
 TRUNCATE_WHILE_PLAYING = r"""
 import glob, os, sys
 sys.path.insert(0, sys.argv[2])
-from conftest import Capture
+from capture_sink import Capture
 from test_faults import sampled_show
 from severed.commands.common import load_inputs
 from severed.loop import RenderLoop

@@ -1,0 +1,19 @@
+"""A sink that keeps what it is given, for the reliability tests."""
+
+import numpy as np
+
+from severed.hardware.sinks import NullSink
+
+
+class Capture(NullSink):
+    """Keeps every block written (copies)."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = []
+
+    def write(self, block):
+        self.blocks.append(block.copy())
+
+    def audio(self):
+        return np.concatenate(self.blocks) if self.blocks else np.zeros((0, 2), np.float32)
