@@ -200,9 +200,12 @@ in_group() {
 }
 
 make_user() {
-    local groups=(audio)
-    # gpio exists on Raspberry Pi OS only; dev machines use mock pins.
-    has_group gpio && groups+=(gpio)
+    local groups=(audio gpio)
+    # gpio exists on Raspberry Pi OS; on plain Debian (dev machines, mock pins) it is made
+    # empty, because the unit's SupplementaryGroups= refuses to start without it.
+    if has_group gpio; then kept "group gpio"; else
+        act "group gpio (for the unit; this machine has no GPIO)" -- groupadd --system gpio
+    fi
     if has_group severed; then kept "group severed"; else
         act "group severed (technicians join it to use the severed command)" -- \
             groupadd --system severed

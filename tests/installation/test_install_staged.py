@@ -108,11 +108,14 @@ def test_changing_the_dac(staged_root, install):
     assert "severed" not in backup
 
 
-def test_pi_without_gpio_group(staged_root, install):
+def test_machine_without_gpio_group_gets_one_for_the_unit(staged_root, install):
+    # The unit's SupplementaryGroups=audio gpio refuses to start where gpio is missing.
     root = staged_root("pi-nogpio")
     install(root, "--dac", "hifiberry-dac")
-    useradd = next(a for a in actions(root) if a[0] == "useradd")
-    assert useradd[useradd.index("--groups") + 1] == "audio"
+    acts = actions(root)
+    assert ("groupadd", "--system", "gpio") in [tuple(a[:3]) for a in acts]
+    useradd = next(a for a in acts if a[0] == "useradd")
+    assert useradd[useradd.index("--groups") + 1] == "audio,gpio"
 
 
 def test_plain_debian_skips_boot_config(staged_root, install):
