@@ -154,8 +154,17 @@ def read_text(path):
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
+MAX_LINE_CHARS = 10_000
+
+
 def parse_toml(text, path):
     """Parse TOML; a syntax error becomes ``ConfigError("FILE:LINE: message")``."""
+    # tomllib is quadratic in the parts of a dotted key: a pathological line could
+    # stall a reload for minutes. No config, show or scenario needs lines this long.
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise ConfigError(f"{path}:{lineno}: line is {len(line)} characters long; "
+                              f"at most {MAX_LINE_CHARS} are read")
     try:
         return tomllib.loads(text)
     except RecursionError:  # tomllib recurses into nested arrays and inline tables
