@@ -423,7 +423,7 @@ class Checks:
         (put_file: temp file, sync, rename) and pull the plug in the middle."""
         vm = self.vm
         vm.ssh("set -e; cp /etc/severed/severed.toml /tmp/site.a; "
-               "sed 's/^name = \"systest\"/name = \"systest-b\"/' /tmp/site.a >/tmp/site.b; "
+               "sed 's/^name = \"\\(.*\\)\"$/name = \"\\1-b\"/' /tmp/site.a >/tmp/site.b; "
                "cmp -s /tmp/site.a /tmp/site.b && exit 1; "
                "mkdir -p /var/lib/systest; cp /tmp/site.a /tmp/site.b /var/lib/systest/; sync")
         _, sums, _ = vm.ssh("sha256sum /var/lib/systest/site.a /var/lib/systest/site.b")
