@@ -71,13 +71,20 @@ put_file() {
         return 0
     fi
     if [ "$DRY_RUN" -eq 0 ]; then
-        mkdir -p "$(dirname "$dest")"
-        local tmp
-        tmp=$(mktemp "$(dirname "$dest")/.${dest##*/}.XXXXXX")
+        local dir tmp stale
+        dir=$(dirname "$dest")
+        mkdir -p "$dir"
+        # Temp files left by an earlier write that a power cut interrupted.
+        for stale in "$dir/.${dest##*/}."??????; do
+            [ -f "$stale" ] && rm -f -- "$stale"
+        done
+        tmp=$(mktemp "$dir/.${dest##*/}.XXXXXX")
         cat "$source" >"$tmp"
         chmod "$mode" "$tmp"
         sync -- "$tmp" 2>/dev/null || true
         mv -f "$tmp" "$dest"
+        # The rename itself must reach the disk before we call the write done.
+        sync -- "$dir" 2>/dev/null || true
     fi
     if [ -e "$dest" ] || [ "$DRY_RUN" -eq 1 ]; then
         changed "wrote $target"

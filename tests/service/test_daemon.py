@@ -137,3 +137,45 @@ def test_reload_with_a_broken_show_keeps_the_running_one(tmp_path):
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=5)
     assert "reload refused" in err and "tonne" in err
+
+
+SAFE_RUN = """
+import sys
+import severed.service.daemon as daemon
+daemon.HEALTHY_AFTER_S = 1.0
+from severed.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_repeated_crashes_give_safe_mode_and_a_healthy_run_forgets_them(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    now = time.time()
+    (state / "starts.json").write_text(json.dumps({"starts": [now - 30, now - 20, now - 10]}))
+    site = tmp_path / "site.toml"
+    site.write_text('[site]\npin_factory = "mock"\n[audio]\ndevice = "null"\n')
+    sock = tmp_path / "control.sock"
+    proc = subprocess.Popen([sys.executable, "-c", SAFE_RUN, "run", "--config", str(site),
+                             "--state-dir", str(state), "--control", str(sock)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = dict(os.environ, SEVERED_CONTROL=str(sock))
+        status = subprocess.run([sys.executable, "-m", "severed", "status", "--json"],
+                                env=env, capture_output=True, text=True, timeout=20)
+        data = json.loads(status.stdout)
+        assert data["safe_mode"] is True and data["show"] == "safe"
+        # Playing for HEALTHY_AFTER_S clears the record: a power cut now would not count.
+        deadline = time.monotonic() + 10
+        while (state / "starts.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not (state / "starts.json").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "safe mode" in err

@@ -26,6 +26,10 @@ from severed.show.events import Event
 log = logging.getLogger("severed.daemon")
 
 FADE_OUT_S = 0.5  # well under the 1 s a stop may take
+# A run that has played this long was a healthy start: it no longer counts towards safe
+# mode if it ends without a clean stop. Otherwise switching the booth off at the wall
+# (a power cut, never a clean stop) three times in five minutes would mean safe mode.
+HEALTHY_AFTER_S = 60.0
 FIRST_BLOCK_TIMEOUT_S = 30.0
 SAFE_SHOW = "safe"
 
@@ -52,6 +56,7 @@ class Daemon:
         self._render_stop = threading.Event()
         self._reload_requested = threading.Event()
         self._render_error = None
+        self._counter = None  # the crash record, once the daemon is playing
         self._parts = []  # (name, stop function), in start order
 
     # -- signals -------------------------------------------------------------------
@@ -89,6 +94,7 @@ class Daemon:
             self._parts.append(("watchdog", watchdog.stop))
             self._start_control()
             self._start_simulation()
+            self._counter = counter
             log.info("severed is playing '%s' (scene %s)%s", self.loop.show.name,
                      self.loop.state.scene, " in SAFE MODE" if self.safe_mode else "")
             self._serve()
@@ -102,7 +108,12 @@ class Daemon:
 
     def _serve(self):
         """The main thread: wait for a stop, a reload or a dead render thread."""
+        healthy_at = time.monotonic() + HEALTHY_AFTER_S
         while not self._stop.wait(0.2):
+            if healthy_at is not None and time.monotonic() >= healthy_at:
+                healthy_at = None
+                if self._render_error is None and self._counter is not None:
+                    self._counter.clear()  # this start worked: forget earlier crashes
             if self._render_error is not None:
                 log.error("the render loop stopped: %s", self._render_error)
                 return
