@@ -108,7 +108,6 @@ class RenderLoop:
         self._clock0 = clock() if live else None  # input time 0 for live conditioning
         self._next_hours_check = 0.0
         self.blocks_rendered = 0
-        self.last_block_at = None  # clock() after the last block reached the sink
         self.render_s_max = 0.0  # slowest block so far (seconds), for status and benchmarks
         self.peak_dbfs = METER_FLOOR_DB
         self.rms_dbfs = METER_FLOOR_DB
@@ -206,7 +205,6 @@ class RenderLoop:
         self.render_s_max = max(self.render_s_max, time.perf_counter() - started)
         self.sink.write(block)
         self.blocks_rendered += 1
-        self.last_block_at = self.clock()
 
     def _deadline_frame(self, start, pos, frames):
         """(block offset, time) of the next timer deadline after ``pos``; the offset is
