@@ -20,6 +20,7 @@ allowed.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -119,7 +120,7 @@ def severed_figures(runs, seconds, tmp):
     render = [sys.executable, "-m", "severed", "render", "--show", str(SHOW),
               "--config", str(SITE), "--seconds", str(seconds), "--out", wav, "--quiet"]
     timed(render, cwd=ROOT, env=env)  # warm-up (file caches, .pyc)
-    cpus, walls, rss = [], [], []
+    cpus, walls = [], []
     for _ in range(runs):
         cpu, wall, _, _ = timed(render, cwd=ROOT, env=env)
         cpus.append(cpu)
@@ -159,14 +160,12 @@ def peer_figures(seconds, tmp):
                 cmd_run = ["scsynth", "-N", osc, "_", out, "48000", "WAV", "int16", "-o", "2", "-i", "0"]
             else:
                 if name == "numpy":
-                    try:
-                        import scipy  # noqa: F401
-                    except ImportError:
+                    if importlib.util.find_spec("scipy") is None:
                         continue
                 cmd_run = [part.format(**fill) for part in cmd]
             timed(cmd_run, cwd=PEERS)  # warm-up
-            cpu, wall, rss, _ = timed(cmd_run, cwd=PEERS)
-            results[name] = {"cpu": cpu, "wall": wall, "maxrss_kb": rss}
+            cpu, wall, rss_kb, _ = timed(cmd_run, cwd=PEERS)
+            results[name] = {"cpu": cpu, "wall": wall, "maxrss_kb": rss_kb}
         except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
             results[name] = {"error": str(exc)[:200]}
     return results

@@ -12,7 +12,6 @@ when it is built, so rendering allocates nothing large.
 
 import os
 
-import numpy as np
 
 from severed.engine.master import Master
 from severed.engine.params import Controls

@@ -18,7 +18,6 @@ says why in ``fault``. Obeys the scene's cuts.
 
 import logging
 
-import numpy as np
 
 from severed.engine.layers.base import Layer, register
 from severed.engine.layers.gate import GateFollower

@@ -32,7 +32,6 @@ be had the layer is silent and says why in ``fault``.
 
 import logging
 
-import numpy as np
 
 from severed.engine.layers.base import Layer, register
 from severed.engine.layers.gate import GateFollower

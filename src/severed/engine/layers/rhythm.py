@@ -26,7 +26,6 @@ starts when the scene is entered: the show's tempo is exact. Obeys the scene's c
 
 import logging
 
-import numpy as np
 
 from severed.engine.layers.base import Layer, register
 from severed.engine.layers.gate import GateFollower
