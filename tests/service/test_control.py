@@ -205,6 +205,23 @@ def test_refused_peer_gets_a_reply_and_is_closed(short_dir):
             ControlClient(srv.path).request("status")
 
 
+def test_a_refusal_sent_before_the_request_is_still_read(short_dir):
+    # A daemon that refuses at accept time answers and closes before the client
+    # writes; the client's write then fails, but the answer is waiting to be read.
+    path = os.path.join(short_dir, "r.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    client = ControlClient(path)
+    client.connect()
+    conn, _ = listener.accept()
+    conn.sendall(b'{"v": 1, "ok": false, "error": "permission denied: go away"}\n')
+    conn.close()
+    listener.close()
+    with pytest.raises(ControlError, match="permission denied: go away"):
+        client.request("status")
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become nobody")
 def test_nobody_is_refused_for_real(short_dir):
     import pwd

@@ -524,6 +524,13 @@ class ControlClient:
             self._sock.close()
         self._sock = self._file = None
 
+    def _pending_line(self):
+        """A reply line already received on a connection the daemon has closed."""
+        try:
+            return self._file.readline(MAX_REPLY_BYTES + 1)
+        except OSError:
+            return b""
+
     def __enter__(self):
         return self
 
@@ -536,6 +543,18 @@ class ControlClient:
             self.connect()
             try:
                 self._sock.sendall(encode(message))
+            except OSError as exc:
+                # The daemon may have answered and closed before reading anything
+                # (a refusal is sent at accept time): that answer is still in our
+                # receive buffer and says why, so read it before giving up.
+                line = self._pending_line()
+                if line:
+                    break
+                self.close()
+                if attempt == 2 or exc.errno not in (errno.EPIPE, errno.ECONNRESET):
+                    raise ControlError(f"lost the connection to severed: {exc}") from exc
+                continue  # the daemon closed an idle connection: reconnect once
+            try:
                 line = self._file.readline(MAX_REPLY_BYTES + 1)
             except socket.timeout as exc:
                 self.close()
@@ -546,7 +565,7 @@ class ControlClient:
                 self.close()
                 if attempt == 2 or exc.errno not in (errno.EPIPE, errno.ECONNRESET):
                     raise ControlError(f"lost the connection to severed: {exc}") from exc
-                continue  # the daemon closed an idle connection: reconnect once
+                continue
             if not line:
                 self.close()
                 if attempt == 1:
