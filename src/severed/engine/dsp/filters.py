@@ -208,8 +208,8 @@ class IIRCore:
         return last, phi
 
     def _build(self, rows):
-        k, m, c = self.k, self.m, self.c
-        b, a = self.b, self.a
+        k, m = self.k, self.m
+        a = self.a
         closed = self._powers_closed(rows)
         if closed is None:
             comp = np.zeros((k, k))  # state (y[n-K], ..., y[n-1]), oldest first
