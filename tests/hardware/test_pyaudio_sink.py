@@ -51,6 +51,7 @@ class FakeWorld:
         self.total_writes = 0
         self.write_s = 0.002
         self.return_after_attempts = None
+        self.busy = False
 
     def factory(self):
         self.open_attempts.append(time.monotonic())
@@ -86,6 +87,8 @@ class FakePA:
 
     def is_format_supported(self, rate, output_device=None, output_channels=None,
                             output_format=None):
+        if self.world.busy:
+            raise ValueError("Device unavailable", -9985)
         if rate not in self.world.rates:
             raise ValueError("Invalid sample rate", -9997)
         if self.world.formats is not None and output_format not in self.world.formats:
@@ -246,6 +249,17 @@ def test_format_negotiation_falls_back_to_what_the_device_takes(caplog):
     sink.close()
     assert "int16" in sink.description and "float32" in caplog.text
     assert nonzero_frames(world.frames()).shape == (64, 2)
+
+
+def test_a_busy_device_is_waited_for_not_opened_in_another_format():
+    world = FakeWorld()
+    world.busy = True
+    with pytest.raises(AudioDeviceError, match="busy"):
+        make_sink(world).open()
+    world.busy = False
+    sink = make_sink(world).open()
+    sink.close()
+    assert "int16" in sink.description
 
 
 def test_too_many_channels_is_refused():

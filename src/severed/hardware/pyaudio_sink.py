@@ -113,6 +113,11 @@ def _devices_of(pa):
     return out
 
 
+def _error_code(exc):
+    """The PortAudio error code PyAudio puts in a ValueError's args, or None."""
+    return exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+
+
 def list_output_devices(pa_factory=None):
     """Every output device PortAudio sees: [{"name", "index", "max_channels",
     "default_rate"}]. An empty list on a machine without sound."""
@@ -289,7 +294,14 @@ class PyAudioSink(Sink):
                 pa.is_format_supported(self.sample_rate, output_device=dev["index"],
                                        output_channels=self.channels,
                                        output_format=codes[name])
-            except ValueError:
+            except ValueError as exc:
+                if _error_code(exc) == pyaudio.paDeviceUnavailable:
+                    # Busy (a previous severed not yet gone, another program): the
+                    # format is not the problem, so wait and reopen in the wanted
+                    # format rather than settle for another one.
+                    raise AudioDeviceError(
+                        f"audio device {dev['name']!r} is busy: another program holds "
+                        f"it (see: fuser -v /dev/snd/*)") from exc
                 continue
             if name != self.sample_format:
                 log.warning("audio: %s does not take %s samples; using %s", dev["name"],
