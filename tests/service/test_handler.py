@@ -174,12 +174,51 @@ def test_record_refuses_paths_it_cannot_write(rig, path, message):
     assert loop._taps == []
 
 
-def test_record_that_never_fills_fails_cleanly(fake_loop, tmp_path):
-    from severed.service.record import Recording
-    rec = Recording(fake_loop, str(tmp_path / "x.wav"), seconds=0.1)
-    rec._full.wait = lambda timeout: False  # the loop is not rendering
+class TapOnlyLoop:
+    """A render loop reduced to its taps: the test feeds blocks when it likes."""
+
+    sample_rate, channels = 8000, 2
+
+    def __init__(self):
+        self.taps = []
+
+    def add_tap(self, fn):
+        self.taps.append(fn)
+
+    def remove_tap(self, fn):
+        self.taps.remove(fn)
+
+    def feed(self, frames):
+        for tap in list(self.taps):
+            tap(np.full((frames, 2), 0.25, np.float32))
+
+
+def test_record_that_stops_getting_sound_fails_cleanly(tmp_path, monkeypatch):
+    from severed.service import record
+    monkeypatch.setattr(record, "STALL_S", 0.2)
+    loop = TapOnlyLoop()
+    rec = record.Recording(loop, str(tmp_path / "x.wav"), seconds=1.0)
     rec.start()
+    loop.feed(2000)  # a quarter of the take, then the loop stops rendering
     rec.wait(2)
     assert rec.info()["state"] == "failed"
-    assert rec.info()["error"] == "the render loop stopped producing sound"
-    assert not (tmp_path / "x.wav").exists()
+    assert rec.info()["error"] == ("no sound from the render loop for 0.2 s (after "
+                                   "0.2 s of the take): see severed logs")
+    assert not (tmp_path / "x.wav").exists() and loop.taps == []
+
+
+def test_record_slower_than_real_time_still_completes(tmp_path, monkeypatch):
+    # An emulated or overloaded machine: 0.1 s of sound per 0.15 s, with no gap
+    # as long as STALL_S. The take must wait for it, not give up.
+    from severed.service import record
+    monkeypatch.setattr(record, "STALL_S", 0.3)
+    loop = TapOnlyLoop()
+    rec = record.Recording(loop, str(tmp_path / "x.wav"), seconds=0.5)
+    rec.start()
+    for _ in range(5):
+        time.sleep(0.15)
+        loop.feed(800)
+    rec.wait(2)
+    assert rec.info()["state"] == "done" and rec.info()["recorded_s"] == 0.5
+    with wave.open(str(tmp_path / "x.wav")) as w:
+        assert w.getnframes() == 4000

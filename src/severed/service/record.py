@@ -23,6 +23,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MAX_SECONDS = 120.0  # 46 MiB of float32 stereo at 48 kHz: the Pi Zero has 512 MB
+STALL_S = 5.0  # no block for this long: the render loop has stopped
 
 
 def check_output_path(path):
@@ -81,13 +82,21 @@ class Recording:
         self._thread.start()
 
     def _finish(self):
-        # Twice the take plus a margin: a loop that stops rendering must not keep the
-        # tap (and this thread) forever.
-        complete = self._full.wait(self.seconds * 2 + 5)
+        # Wait as long as blocks keep coming, however slowly (a loaded or emulated
+        # machine renders slower than real time); give up only when none arrives for
+        # STALL_S, so a loop that stops rendering does not keep the tap forever.
+        filled = -1
+        while not self._full.wait(STALL_S):
+            if self._filled == filled:
+                break
+            filled = self._filled
         self.loop.remove_tap(self._tap_fn)
-        if not complete:
-            self.state, self.error = "failed", "the render loop stopped producing sound"
+        if not self._full.is_set():
+            self.state, self.error = "failed", (
+                f"no sound from the render loop for {STALL_S:g} s (after "
+                f"{self._filled / self.sample_rate:.1f} s of the take): see severed logs")
             log.error("recording %s failed: %s", self.path, self.error)
+            self._buffer = None
             return
         try:
             write_wav(self.path, self._buffer, self.sample_rate)
