@@ -155,10 +155,16 @@ def test_example_site_config_sets_every_option():
     from severed.config.site import (AUDIO_FIELDS, HOURS_FIELDS, SENSOR_FIELDS,
                                      SITE_FIELDS)
 
-    data = tomllib.loads(EXAMPLE_SITE.read_text())
+    text = EXAMPLE_SITE.read_text()
+    data = tomllib.loads(text)
     for section, fields in (("site", SITE_FIELDS), ("audio", AUDIO_FIELDS),
                             ("hours", HOURS_FIELDS)):
-        assert {f.name for f in fields} == set(data[section]), section
+        # A key without a default (the DAC's name) is shown commented out.
+        shown = {f.name for f in fields if f.default is not None or f.required}
+        assert shown == set(data[section]), section
+        for f in fields:
+            if f.name not in shown:
+                assert f"\n# {f.name} = " in text, f.name
     for name, table in data["sensors"].items():
         assert {f.name for f in SENSOR_FIELDS} == set(table), name
 
@@ -184,3 +190,47 @@ def test_development_site_config_is_valid():
         pytest.skip("no development site config in the package")
     site = load_site(str(path))
     assert site.pin_factory == "mock" and {s.name for s in site.sensors} >= {"door", "motion"}
+
+
+AMP100_SITE = """\
+[site]
+show = "show.toml"
+[audio]
+device = "null"
+dac = "hifiberry-amp100"
+[sensors.door]
+kind = "door"
+pin = {door}
+[sensors.motion]
+kind = "pir"
+pin = 27
+"""
+
+
+def test_amp100_site_with_the_door_on_its_reset_pin_fails_check(files):
+    (files / "site.toml").write_text(AMP100_SITE.format(door=17))
+    rc, out, err = severed("check", files / "site.toml")
+    assert rc == 1 and out == ""
+    assert "Traceback" not in err
+    assert err.splitlines() == [
+        f"{files / 'site.toml'}:8: sensors.door.pin: sensor 'door' is on BCM 17, which the "
+        "HiFiBerry Amp100 ([audio] dac = \"hifiberry-amp100\") takes (reset line of its "
+        "DAC): move the sensor to a pin free on that board (BCM 5, 6, 12, 13, 16, 22, 23, "
+        "24, 25 or 26)"]
+
+
+def test_amp100_site_with_the_door_on_5_passes_check(files):
+    (files / "site.toml").write_text(AMP100_SITE.format(door=5))
+    rc, out, err = severed("check", files / "site.toml")
+    assert rc == 0, err
+    assert out.startswith(f"{files / 'site.toml'}: ok (site config")
+    assert "site.toml" not in err  # the show's own warning may be there; none on the site
+
+
+def test_misspelt_dac_fails_check_with_a_suggestion(files):
+    (files / "site.toml").write_text(AMP100_SITE.format(door=5).replace(
+        "hifiberry-amp100", "hifiberry-amp10"))
+    rc, out, err = severed("check", files / "site.toml")
+    assert rc == 1 and "Traceback" not in err
+    assert err.startswith(f"{files / 'site.toml'}:5: audio.dac: 'hifiberry-amp10' is not a "
+                          "DAC severed knows (did you mean 'hifiberry-amp100'?); known: none, ")

@@ -221,3 +221,79 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 def test_wav_device_needs_a_path():
     assert "needs a path" in problems("[audio]\ndevice = 'wav:'\n")[0]
+
+
+def test_named_dac_is_kept_in_the_audio_config():
+    assert site("[audio]\ndac = 'hifiberry-amp100'\n").audio.dac == "hifiberry-amp100"
+    assert site("").audio.dac is None
+
+
+def test_unknown_dac_name_suggests_the_nearest_and_keeps_the_generic_check():
+    p = problems("""
+        [audio]
+        dac = "rpi-digiamp"
+        [sensors.bell]
+        kind = "button"
+        pin = 18
+        """)
+    assert len(p) == 2
+    assert p[0].startswith("site.toml:3: audio.dac: 'rpi-digiamp' is not a DAC severed "
+                           "knows (did you mean 'rpi-digiampplus'?); known: none, ")
+    assert p[1].startswith("site.toml:6: sensors.bell.pin: sensor 'bell' is on BCM 18, "
+                           "which DAC HATs take (I2S bit clock (BCLK))")
+
+
+def test_sensor_on_a_pin_the_named_board_takes_names_board_use_and_free_pins():
+    p = problems("""
+        [audio]
+        dac = "rpi-digiampplus"
+        [sensors.door]
+        kind = "door"
+        pin = 5
+        [sensors.reward]
+        kind = "button"
+        pin = 22
+        """)
+    assert p == ["site.toml:9: sensors.reward.pin: sensor 'reward' is on BCM 22, which the "
+                 "Raspberry Pi DigiAMP+ (formerly IQaudIO Pi-DigiAMP+) ([audio] dac = "
+                 "\"rpi-digiampplus\") takes (amplifier mute line): move the sensor to a pin "
+                 "free on that board (BCM 6, 12, 13, 16, 17, 23, 24, 25, 26 or 27)"]
+
+
+def test_named_board_without_the_pin_gives_no_warning_and_frees_i2c():
+    warnings = []
+    s = site("""
+        [audio]
+        dac = "hifiberry-dac"
+        [sensors.reward]
+        kind = "button"
+        pin = 22
+        [sensors.bell]
+        kind = "button"
+        pin = 3
+        """, warnings=warnings)
+    assert [x.pin for x in s.sensors] == [22, 3] and warnings == []
+    # Its I2S pins stay taken.
+    p = problems("[audio]\ndac = 'hifiberry-dac'\n[sensors.bell]\nkind = 'button'\npin = 19\n")
+    assert len(p) == 1 and "(I2S frame clock (LRCLK))" in p[0]
+
+
+def test_none_keeps_the_generic_check():
+    warnings = []
+    site("[audio]\ndac = 'none'\n[sensors.r]\nkind = 'button'\npin = 22\n", warnings=warnings)
+    assert len(warnings) == 1 and "DigiAMP+" in warnings[0]
+    p = problems("[audio]\ndac = 'none'\n[sensors.r]\nkind = 'button'\npin = 2\n")
+    assert len(p) == 1 and "which DAC HATs take (I2C SDA" in p[0]
+
+
+def test_amp100_with_the_default_door_pin_fails():
+    p = problems("""
+        [audio]
+        dac = "hifiberry-amp100"
+        [sensors.door]
+        kind = "door"
+        pin = 17
+        """)
+    assert len(p) == 1
+    assert "BCM 17, which the HiFiBerry Amp100" in p[0] and "(reset line of its DAC)" in p[0]
+    assert p[0].endswith("(BCM 5, 6, 12, 13, 16, 22, 23, 24, 25, 26 or 27)")

@@ -114,6 +114,21 @@ def test_dac_pins_are_refused_naming_sensor_and_pin(mock_factory, pin):
         SensorBank((spec,), on_edge=Recorder())
 
 
+def test_the_named_dac_decides_which_pins_are_refused(mock_factory):
+    door17 = (SensorSpec("door", "door", 17),)
+    with pytest.raises(SensorError, match=r"'door': GPIO17 is taken by the DAC \(reset line"):
+        SensorBank(door17, on_edge=Recorder(), dac="hifiberry-amp100")
+    # The same wiring with a board that leaves 17 free opens the sensor.
+    bank = SensorBank(door17, on_edge=Recorder(), dac="hifiberry-dacplus")
+    assert bank.faults == {} and bank.levels() == {"door": 0}
+    bank.close()
+    # A board without I2C leaves GPIO2 free; unnamed, it stays refused.
+    bell2 = (SensorSpec("bell", "button", 2),)
+    SensorBank(bell2, on_edge=Recorder(), dac="hifiberry-dac").close()
+    with pytest.raises(SensorError, match="GPIO2 "):
+        SensorBank(bell2, on_edge=Recorder())
+
+
 def test_pin_used_twice_is_refused(mock_factory):
     specs = (SensorSpec("door", "door", 17), SensorSpec("reward", "button", 17))
     with pytest.raises(SensorError, match=r"'reward'.*GPIO17.*'door'"):

@@ -113,7 +113,7 @@ def test_file_without_final_newline():
 
 FIELDS = {"name": str, "chip": str, "overlays": list, "card_id": str, "card_id_alt": list,
           "mixer": str, "pins": list, "i2c_address": int, "has_eeprom": bool,
-          "verified": str, "quirks": list}
+          "verified": str, "quirks": list, "pin_uses": dict}
 
 
 def test_table_schema():
@@ -134,6 +134,10 @@ def test_table_schema():
             assert entry["card_id"], name
         if entry["i2c_address"]:
             assert {2, 3} <= set(entry["pins"]), name
+        # What the board does with a pin the common I2S/I2C list does not explain.
+        common = {int(pin) for pin in raw["gpio"]["uses"]}
+        own = {int(pin) for pin in entry["pin_uses"]}
+        assert set(entry["pins"]) - common == own, name
 
 
 def test_every_clash_with_a_default_sensor_pin_is_told_to_the_technician():

@@ -19,6 +19,7 @@ class AudioConfig:
     block_frames: int = 2048  # 42.7 ms at 48 kHz: safe for a Pi Zero 2 W with Python
     render_ahead_blocks: int = 3  # blocks queued ahead of the device
     sample_format: str = "int16"  # int16 | int32 | float32
+    dac: str | None = None  # the DAC HAT fitted (a dacs.toml name); None: not named
 
 
 @dataclass(frozen=True)

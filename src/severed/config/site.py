@@ -18,27 +18,12 @@ import re
 from severed.config.model import AudioConfig, Hours, SensorSpec, SiteConfig
 from severed.config.schema import (Field, Report, check_table, did_you_mean,
                                    hand_over_warnings, join_key, parse_toml, read_text)
+from severed.hardware import dacs
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SENSOR_KINDS = ("door", "pir", "button", "input")
 SAMPLE_RATES = (44100, 48000, 88200, 96000)
 PIN_FACTORIES = ("auto", "lgpio", "rpigpio", "pigpio", "native", "mock")
-
-#: Pins a DAC HAT takes; a sensor there would fight the audio.
-RESERVED_PINS = {
-    2: "I2C SDA, used by DAC HATs with a control interface",
-    3: "I2C SCL, used by DAC HATs with a control interface",
-    18: "I2S bit clock (BCLK) of the DAC HAT",
-    19: "I2S frame clock (LRCLK) of the DAC HAT",
-    20: "I2S data in of the DAC HAT",
-    21: "I2S data out to the DAC HAT",
-}
-#: Pins that are usable but risky; a warning says why.
-CAUTION_PINS = {
-    0: "ID_SD, the HAT identification EEPROM's I2C bus",
-    1: "ID_SC, the HAT identification EEPROM's I2C bus",
-    22: "the mute pin of a Raspberry Pi DigiAMP+ (fine with other HATs)",
-}
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _HHMM = re.compile(r"^(\d\d):(\d\d)$")
@@ -64,6 +49,11 @@ def _power_of_two(value):
 
 def _not_empty(value):
     return "must not be empty" if not value.strip() else None
+
+
+def _dac(value):
+    # Read lazily: the DAC table is parsed only when a config names a board.
+    return dacs.default_table().unknown(value)
 
 
 def _device(value):
@@ -97,6 +87,9 @@ AUDIO_FIELDS = (
     Field("render_ahead_blocks", int, 3, min=1, max=16, doc="blocks queued ahead of the device"),
     Field("sample_format", str, "int16", choices=("int16", "int32", "float32"),
           doc="sample format sent to the device"),
+    Field("dac", str, None, check=_dac,
+          doc="the DAC HAT fitted (a name from dacs.toml, \"none\" for USB): sensors "
+              "are checked against the pins it takes"),
 )
 
 HOURS_FIELDS = (
@@ -170,7 +163,8 @@ def check_site_data(data, path, report):
             report.error("hours.days", "is empty: the show would never open")
         h["days"] = tuple(h["days"])
         hours = Hours(**h)
-    sensors = _check_sensors(data.get("sensors", {}), report)
+    dac = audio["dac"]  # an unknown name was reported and replaced by None
+    sensors = _check_sensors(data.get("sensors", {}), report, dac)
     show = site["show"]
     if path is not None and _looks_like_path(show) and not os.path.isabs(show):
         show = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), show))
@@ -183,12 +177,17 @@ def _looks_like_path(show):
     return "/" in show or show.endswith(".toml")
 
 
-def _check_sensors(raw, report):
+def _check_sensors(raw, report, dac=None):
     if not isinstance(raw, dict):
         report.error("sensors", "must be a table of [sensors.NAME] tables")
         return ()
     sensors = []
     pins = {}
+    board = dacs.default_table()
+    taken = board.pins_taken(dac)
+    caution = board.caution_pins(dac)
+    # Suggestions leave out every pin the file already gives a sensor.
+    declared = {t.get("pin") for t in raw.values() if isinstance(t, dict)}
     for name, table in raw.items():
         key = join_key("sensors", name)
         if not _NAME.match(name) or name == "cmd":
@@ -210,12 +209,11 @@ def _check_sensors(raw, report):
         if not 0 <= pin <= 27:
             report.error(join_key(key, "pin"), f"BCM {pin} is not a header GPIO (0 to 27)")
             continue
-        if pin in RESERVED_PINS:
-            report.error(join_key(key, "pin"), f"sensor {name!r} is on BCM {pin}, which is "
-                         f"{RESERVED_PINS[pin]}: move it to a free pin (for example 5, 6, "
-                         "12, 13, 16, 17, 23, 24, 25, 26 or 27)")
-        elif pin in CAUTION_PINS:
-            report.warning(join_key(key, "pin"), f"BCM {pin} is {CAUTION_PINS[pin]}")
+        if pin in taken:
+            report.error(join_key(key, "pin"), _taken_message(board, dac, name, pin,
+                                                              taken[pin], declared))
+        elif pin in caution:
+            report.warning(join_key(key, "pin"), f"BCM {pin} is {caution[pin]}")
         if pin in pins:
             report.error(join_key(key, "pin"), f"sensors {pins[pin]!r} and {name!r} both use "
                          f"BCM {pin}")
@@ -229,3 +227,15 @@ def _check_sensors(raw, report):
             report.error(join_key(key, "stuck_after_s"), "must be longer than hold_s")
         sensors.append(SensorSpec(name=name, **values))
     return tuple(sensors)
+
+
+def _taken_message(table, dac, name, pin, use, declared):
+    free = table.free_sensor_pins(dac, used=declared)
+    shown = (", ".join(map(str, free[:-1])) + f" or {free[-1]}") if len(free) > 1 else \
+        "".join(map(str, free)) or "none left: free one"
+    if table.is_named(dac):
+        return (f"sensor {name!r} is on BCM {pin}, which the {table.board(dac)} "
+                f"([audio] dac = \"{dac}\") takes ({use}): move the sensor to a pin free "
+                f"on that board (BCM {shown})")
+    return (f"sensor {name!r} is on BCM {pin}, which DAC HATs take ({use}): move it to a "
+            f"free pin (BCM {shown}); [audio] dac names your board to check its own pins")

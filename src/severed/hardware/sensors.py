@@ -2,7 +2,8 @@
 
 ::
 
-    bank = SensorBank(site.sensors, pin_factory=site.pin_factory, on_edge=loop.post_edge)
+    bank = SensorBank(site.sensors, pin_factory=site.pin_factory, on_edge=loop.post_edge,
+                      dac=site.audio.dac)
     bank.factory_name     # "lgpio", "mock", ... what is really in use (None: no GPIO)
     bank.faults           # {"motion": "pin 4: ..."} sensors that could not be opened
     bank.levels()         # {"door": 1} current levels, 1 = active, to seed conditioning
@@ -23,9 +24,10 @@ Choices:
   smoothing (debounce, hold, merging HC-SR501 retriggers) with exact edge times.
 * gpiozero's ``bounce_time`` is not used: with lgpio it means "stable for this long",
   with RPi.GPIO "ignore changes for this long". Conditioning does it one way for all.
-* Pins the DAC HATs take (I2S GPIO18-21, I2C GPIO2/3) and a pin used twice are refused
-  with a SensorError naming the sensor and pin: a wiring plan mistake should stop the
-  start, not silence the DAC. A device that fails to open (missing pin, no permission,
+* Pins the DAC HAT takes (``dac=``, the site's ``[audio] dac``: that board's pins from
+  severed.hardware.dacs; not named: I2S GPIO18-21 and I2C GPIO2/3) and a pin used twice
+  are refused with a SensorError naming the sensor and pin: a wiring plan mistake should
+  stop the start, not silence the DAC. A device that fails to open (missing pin, no permission,
   no GPIO at all) becomes an entry of ``faults`` instead, so the show goes on without it.
 """
 
@@ -35,19 +37,10 @@ import time
 import warnings
 
 from severed.errors import SensorError
+from severed.hardware import dacs
 from severed.show.events import Event
 
 log = logging.getLogger("severed.hardware")
-
-# GPIO (BCM) -> what a DAC HAT uses it for.
-RESERVED_PINS = {
-    2: "I2C SDA (DAC control)",
-    3: "I2C SCL (DAC control)",
-    18: "I2S bit clock",
-    19: "I2S word clock",
-    20: "I2S data in",
-    21: "I2S data out",
-}
 
 FACTORY_NAMES = {
     "LGPIOFactory": "lgpio",
@@ -66,13 +59,15 @@ def factory_name_of(factory):
     return FACTORY_NAMES.get(cls, cls)
 
 
-def check_pins(specs):
-    """Raise SensorError for a reserved pin or a pin used by two sensors."""
+def check_pins(specs, dac=None):
+    """Raise SensorError for a pin DAC board ``dac`` takes (see severed.hardware.dacs;
+    None: the pins every common HAT takes) or a pin used by two sensors."""
+    taken = dacs.pins_taken(dac)
     used = {}
     for spec in specs:
-        if spec.pin in RESERVED_PINS:
-            raise SensorError(f"sensor {spec.name!r}: GPIO{spec.pin} is the DAC's "
-                              f"{RESERVED_PINS[spec.pin]}; wire the sensor to another pin")
+        if spec.pin in taken:
+            raise SensorError(f"sensor {spec.name!r}: GPIO{spec.pin} is taken by the DAC "
+                              f"({taken[spec.pin]}); wire the sensor to another pin")
         if spec.pin in used:
             raise SensorError(f"sensor {spec.name!r}: GPIO{spec.pin} is already used by "
                               f"sensor {used[spec.pin]!r}")
@@ -109,9 +104,10 @@ def _load_factory(name):
 class SensorBank:
     """The site's sensors as gpiozero devices; see the module docstring."""
 
-    def __init__(self, specs, pin_factory="auto", on_edge=None, clock=time.monotonic):
+    def __init__(self, specs, pin_factory="auto", on_edge=None, clock=time.monotonic,
+                 dac=None):
         self.specs = tuple(specs)
-        check_pins(self.specs)
+        check_pins(self.specs, dac)  # dac: the site's [audio] dac, to agree with its check
         self._on_edge = on_edge
         self._clock = clock
         self._devices = {}  # name -> gpiozero device
