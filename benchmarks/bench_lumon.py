@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/bench_lumon.py [--seconds 20] [--block 2048] [--repeats 3]
 
-For each scene: the engine renders it alone (overlays on top of innie) after a warm-up
-of 5 s, and we print the CPU time per second of audio (ms/s; 30 ms/s is 3 % of one
-core here, about 30 % of a Raspberry Pi Zero 2 W core) and the peak level. Then
-``severed precompute`` runs into an empty cache directory in a child process, and we
-print its CPU time. Targets: busiest scene <= 30 ms/s; precompute <= 30 s CPU.
+First ``severed precompute`` runs into an empty cache directory in a child process, and
+we print its CPU time. Then, reading that cache as the daemon does, each scene is
+rendered alone (overlays on top of innie) after a warm-up of 5 s, and we print the CPU
+time per second of audio (ms/s; 30 ms/s is 3 % of one core here, about 30 % of a
+Raspberry Pi Zero 2 W core), the slowest block and the peak level. Targets: busiest scene <= 30 ms/s;
+precompute <= 30 s CPU.
 """
 
 import argparse
@@ -21,14 +22,15 @@ import numpy as np
 
 from severed.commands.common import load_inputs
 from severed.engine.engine import Engine
+from severed.precompute.cache import Cache
 from severed.show import events as ev
 
 SR = 48000
 
 
-def bench_scene(show, site, scene, seconds, block, overlay=None):
+def bench_scene(show, site, scene, seconds, block, overlay=None, cache=None):
     engine = Engine(show, sample_rate=SR, channels=2, max_frames=block, seed=1,
-                    mains_hz=site.mains_hz)
+                    mains_hz=site.mains_hz, cache=cache)
     engine.start(scene, fade_s=0.05)
     if overlay:
         engine.apply(ev.SetOverlay(overlay, True, 0.5))
@@ -49,18 +51,17 @@ def bench_scene(show, site, scene, seconds, block, overlay=None):
     return 1000.0 * cpu / audio_s, 20 * np.log10(max(peak, 1e-9)), 1000.0 * worst
 
 
-def bench_precompute():
-    with tempfile.TemporaryDirectory() as d:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        wall = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "severed", "precompute", "--show", "lumon",
-                               "--cache", d, "--quiet"], capture_output=True, text=True)
-        wall = time.perf_counter() - wall
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        size = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)
-                   if os.path.isfile(os.path.join(d, f)))
-        return cpu, wall, size / 1e6, proc.returncode, (proc.stdout + proc.stderr).strip()
+def bench_precompute(cache_dir):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "severed", "precompute", "--show", "lumon",
+                           "--cache", cache_dir, "--quiet"], capture_output=True, text=True)
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    size = sum(os.path.getsize(os.path.join(cache_dir, f)) for f in os.listdir(cache_dir)
+               if os.path.isfile(os.path.join(cache_dir, f)))
+    return cpu, wall, size / 1e6, proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
 def main():
@@ -69,32 +70,33 @@ def main():
     ap.add_argument("--block", type=int, default=2048)
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs per scene; the fastest is kept (others' load only adds)")
-    ap.add_argument("--no-precompute", action="store_true")
     args = ap.parse_args()
     site, show, _ = load_inputs(None, "lumon")
     print(f"lumon, {SR} Hz stereo, blocks of {args.block}, {args.seconds:.0f} s per scene, "
           f"best of {args.repeats}; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores")
-    print(f"{'scene':<22} {'ms CPU / s':>10} {'% core':>7} {'worst block ms':>15} {'peak dBFS':>10}")
-    rows = [(n, n, None) for n, s in show.scenes.items() if not s.overlay]
-    rows += [(f"innie + {n}", "innie", n) for n, s in show.scenes.items() if s.overlay]
-    busiest = 0.0
-    for label, scene, overlay in rows:
-        runs = [bench_scene(show, site, scene, args.seconds, args.block, overlay)
-                for _ in range(args.repeats)]
-        ms = min(r[0] for r in runs)
-        peak = max(r[1] for r in runs)
-        worst = min(r[2] for r in runs)
-        busiest = max(busiest, ms)
-        print(f"{label:<22} {ms:10.1f} {ms / 10:6.2f}% {worst:15.2f} {peak:10.1f}")
-    print(f"busiest scene: {busiest:.1f} ms CPU per audio second (target <= 30)")
-    if not args.no_precompute:
-        cpu, wall, mb, rc, msg = bench_precompute()
+    with tempfile.TemporaryDirectory() as cache_dir:
+        cpu, wall, mb, rc, msg = bench_precompute(cache_dir)
         print(f"severed precompute (empty cache): {cpu:.1f} s CPU, {wall:.1f} s wall, "
               f"{mb:.1f} MB, exit {rc} (target <= 30 s CPU)")
         if rc:
             print(msg)
-
+            sys.exit(1)
+        cache = Cache(cache_dir, sample_rate=SR)
+        print(f"{'scene':<22} {'ms CPU / s':>10} {'% core':>7} {'worst block ms':>15} "
+              f"{'peak dBFS':>10}")
+        rows = [(n, n, None) for n, s in show.scenes.items() if not s.overlay]
+        rows += [(f"innie + {n}", "innie", n) for n, s in show.scenes.items() if s.overlay]
+        busiest = 0.0
+        for label, scene, overlay in rows:
+            runs = [bench_scene(show, site, scene, args.seconds, args.block, overlay, cache)
+                    for _ in range(args.repeats)]
+            ms = min(r[0] for r in runs)
+            peak = max(r[1] for r in runs)
+            worst = min(r[2] for r in runs)
+            busiest = max(busiest, ms)
+            print(f"{label:<22} {ms:10.1f} {ms / 10:6.2f}% {worst:15.2f} {peak:10.1f}")
+    print(f"busiest scene: {busiest:.1f} ms CPU per audio second (target <= 30)")
 
 if __name__ == "__main__":
     main()
