@@ -20,6 +20,18 @@ CARDS = """\
 
 DACS = """\
 schema = 1
+[gpio]
+sensor_pins = [5, 6, 12, 13, 16, 17, 22, 23, 24, 25, 26, 27]
+header_pins = [27, 28, 3, 5, 7, 29, 31, 26, 24, 21, 19, 23, 32, 33, 8, 10, 36, 11, 12, 35,
+               38, 40, 15, 16, 18, 22, 37, 13]
+unnamed_dac_pins = [2, 3, 18, 19, 20, 21]
+[gpio.uses]
+2 = "I2C SDA"
+3 = "I2C SCL"
+18 = "I2S bit clock"
+19 = "I2S frame clock"
+20 = "I2S data in"
+21 = "I2S data out"
 [dacs.none]
 overlays = []
 card_id = ""
@@ -30,23 +42,30 @@ overlays = ["hifiberry-dacplus"]
 card_id = "sndrpihifiberry"
 card_id_alt = []
 pins = [2, 3, 18, 19, 20, 21]
+[dacs.hifiberry-amp100]
+name = "HiFiBerry Amp100"
+overlays = ["hifiberry-amp100"]
+card_id = "sndrpihifiberry"
+card_id_alt = []
+pins = [2, 3, 4, 17, 18, 19, 20, 21]
+pin_uses = { 4 = "amplifier mute line", 17 = "reset line of its DAC" }
 """
 
 SHOW = Show(path=None, name="lumon", initial_scene="outie", scenes={})
 Usage = collections.namedtuple("Usage", "total used free")
 
 
-def site(tmp_path, pins=(17, 4), device="default"):
+def site(tmp_path, pins=(17, 4), device="default", dac=None):
     cache = tmp_path / "cache"
     cache.mkdir(exist_ok=True)
     return SiteConfig(path=str(tmp_path / "severed.toml"), cache_dir=str(cache),
-                      audio=AudioConfig(device=device),
+                      audio=AudioConfig(device=device, dac=dac),
                       sensors=tuple(SensorSpec(f"s{p}", "door", p) for p in pins))
 
 
 def pi(tmp_path, *, config_txt="dtparam=audio=off\ndtoverlay=hifiberry-dacplus\n",
        cmdline="console=tty1 overlayroot=tmpfs quiet", temp="48312", throttled="0x0",
-       ntp="yes", pins=(17, 4), device="default", status=None):
+       ntp="yes", pins=(17, 4), device="default", status=None, dac=None):
     """A Context that looks like a healthy Pi Zero 2 W with a HiFiBerry DAC+."""
     files = {"cards": CARDS, "config.txt": config_txt, "model": "Raspberry Pi Zero 2 W Rev 1.0",
              "dacs.toml": DACS, "temp": temp + "\n", "cmdline": cmdline}
@@ -54,7 +73,7 @@ def pi(tmp_path, *, config_txt="dtparam=audio=off\ndtoverlay=hifiberry-dacplus\n
         if text is not None:
             (tmp_path / name).write_text(text)
     outputs = {"vcgencmd": (0, f"throttled={throttled}\n"), "timedatectl": (0, ntp + "\n")}
-    the_site = site(tmp_path, pins, device)
+    the_site = site(tmp_path, pins, device, dac)
     return Context(config_path=the_site.path, loader=lambda path: (the_site, SHOW),
                    status=status or (lambda: {"pin_factory": "LGPIOFactory",
                                               "scene": "outie", "underruns": 0}),
@@ -168,8 +187,54 @@ def test_no_dac_table_skips_gracefully(tmp_path):
 def test_sensor_on_a_dac_pin_fails(tmp_path):
     got = results(pi(tmp_path, pins=(17, 18, 3)))["pins"]
     assert got.status == "fail"
-    assert got.message == "sensor pins used by the hifiberry-dacplus DAC: s18 on GPIO18, " \
-                          "s3 on GPIO3"
+    assert got.message == "sensor pins used by the hifiberry-dacplus DAC: s18 on GPIO18 " \
+                          "(I2S bit clock), s3 on GPIO3 (I2C SCL)"
+    assert got.fix.startswith("move them to free pins (BCM 5, 6, 12, 13, 16, 22, 23, 24, 25, "
+                              "26, 27 are free on this board; it takes GPIO 2, 3, 18, 19, "
+                              "20, 21)")
+
+
+def test_site_dac_decides_the_pin_check(tmp_path):
+    # config.txt loads the DAC+ (17 free), but the site says an Amp100 is fitted.
+    ctx = pi(tmp_path, pins=(17, 27), dac="hifiberry-amp100")
+    got = results(ctx)["pins"]
+    assert got.status == "fail"
+    assert got.message == ("sensor pins used by the hifiberry-amp100 DAC: s17 on GPIO17 "
+                           "(reset line of its DAC)")
+    assert "BCM 5, 6, 12, 13, 16, 22, 23, 24, 25, 26 are free" in got.fix
+    # Named, with no DAC overlay in config.txt at all: still checked.
+    got = results(pi(tmp_path, pins=(5, 27), dac="hifiberry-amp100",
+                     config_txt="dtoverlay=vc4-kms-v3d\n"))["pins"]
+    assert got.status == "ok" and got.message.endswith("(2, 3, 4, 17, 18, 19, 20, 21)")
+
+
+def test_site_dac_and_config_txt_disagree(tmp_path):
+    got = results(pi(tmp_path, pins=(5,), dac="hifiberry-amp100"))["DAC overlay"]
+    assert got.status == "warn"
+    assert got.message == (f"{tmp_path / 'severed.toml'} names the HiFiBerry Amp100 (dac = "
+                           f"\"hifiberry-amp100\"), but {tmp_path / 'config.txt'} loads "
+                           "dtoverlay=hifiberry-dacplus (HiFiBerry DAC+)")
+    assert got.fix.startswith("sudo installation/install.sh --dac hifiberry-amp100 writes "
+                              "dtoverlay=hifiberry-amp100 into ")
+    assert 'set [audio] dac = "hifiberry-dacplus"' in got.fix
+
+
+def test_site_dac_matching_config_txt_or_no_hat(tmp_path):
+    amp = "dtparam=audio=off\ndtoverlay=hifiberry-amp100\n"
+    got = results(pi(tmp_path, pins=(5,), dac="hifiberry-amp100", config_txt=amp))
+    assert got["DAC overlay"].status == "ok"
+    assert got["DAC overlay"].message.startswith("HiFiBerry Amp100: dtoverlay=hifiberry-amp100")
+    # No HAT named and none loaded: nothing to warn about.
+    got = results(pi(tmp_path, dac="none", config_txt="dtoverlay=vc4-kms-v3d\n"))
+    assert got["DAC overlay"].status == "ok" and "as" in got["DAC overlay"].message
+    # No HAT named but an overlay loaded: say which one.
+    got = results(pi(tmp_path, dac="none"))["DAC overlay"]
+    assert got.status == "warn" and "says dac = \"none\" (no HAT)" in got.message
+    # Named but nothing loaded: the fix names the board.
+    got = results(pi(tmp_path, dac="hifiberry-amp100",
+                     config_txt="dtoverlay=vc4-kms-v3d\n"))["DAC overlay"]
+    assert got.status == "warn"
+    assert got.fix.startswith("sudo installation/install.sh --dac hifiberry-amp100, then reboot")
 
 
 def test_mock_pin_factory_on_a_pi_fails(tmp_path):

@@ -14,7 +14,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Callable, NamedTuple
@@ -111,15 +110,29 @@ class Context:
             self._cache["status"] = None
             return None
 
+    def dac_table(self):
+        """The DAC table (severed.hardware.dacs.DacTable), or None if it is missing or
+        unreadable."""
+        def read():
+            from severed.hardware.dacs import DacTable
+            try:
+                return DacTable.read(self.dacs_toml)
+            except ConfigError:
+                return None
+        return self.once("dac table", read)
+
     def dacs(self):
         """{name: entry} from the DAC table, or None if it is missing or unreadable."""
-        def read():
-            try:
-                with open(self.dacs_toml, "rb") as f:
-                    return tomllib.load(f).get("dacs") or None
-            except (OSError, tomllib.TOMLDecodeError):
-                return None
-        return self.once("dacs", read)
+        table = self.dac_table()
+        return table.dacs if table is not None else None
+
+    def site_dac(self):
+        """The board the site config names in [audio] dac, or None (not named, no valid
+        config, or a name the table does not know)."""
+        site, _, _ = self.loaded()
+        name = getattr(getattr(site, "audio", None), "dac", None)
+        table = self.dac_table()
+        return name if table is not None and name in table.dacs else None
 
     def config_txt_file(self):
         return next((p for p in self.config_txt if os.path.isfile(p)), None)
@@ -136,11 +149,10 @@ class Context:
 
     def dac(self):
         """(name, entry) of the DAC whose overlay config.txt loads, or (None, None)."""
-        for name, entry in (self.dacs() or {}).items():
-            wanted = entry.get("overlays") or []
-            if wanted and wanted[0] in self.overlays():
-                return name, entry
-        return None, None
+        table = self.dac_table()
+        if table is None:
+            return None, None
+        return table.dac_for_overlays(self.overlays())
 
 
 def _read(path, default=None):
@@ -272,16 +284,26 @@ def check_dac_overlay(ctx):
     path = ctx.config_txt_file()
     if path is None:
         return skip("not a Pi (no config.txt)")
-    dacs = ctx.dacs()
-    if dacs is None:
+    table = ctx.dac_table()
+    if table is None:
         return skip(f"no DAC table at {ctx.dacs_toml}")
     name, entry = ctx.dac()
     overlays = ctx.overlays()
+    named = ctx.site_dac()
+    if named is not None:
+        wrong = _named_dac_mismatch(ctx, table, named, name, path)
+        if wrong is not None:
+            return wrong
+    if name is None and named is not None and not table.is_named(named):
+        return ok(f"no DAC overlay in {path}, as {ctx.config_path} says (dac = \"{named}\")")
     if name is None:
+        if named is not None:
+            install = f"sudo installation/install.sh --dac {named}, then reboot"
+        else:
+            install = "run install.sh --dac NAME, or add dtoverlay=... for your board"
         return Result("warn", f"no known DAC overlay in {path} (overlays: "
                               f"{', '.join(overlays) or 'none'})",
-                      "run install.sh --dac NAME, or add dtoverlay=... for your board "
-                      "(boards with an EEPROM may configure themselves)")
+                      f"{install} (boards with an EEPROM may configure themselves)")
     notes = []
     if onboard_audio_on(_read(path, "")):
         notes.append("on-board audio is still on (dtparam=audio=on)")
@@ -290,6 +312,28 @@ def check_dac_overlay(ctx):
         return Result("warn", message + "; " + "; ".join(notes),
                       f"set dtparam=audio=off in {path} and reboot")
     return ok(message)
+
+
+def _named_dac_mismatch(ctx, table, named, loaded, path):
+    """A warning when config.txt loads another board than [audio] dac names, else None."""
+    wanted = (table.dacs[named].get("overlays") or [None])[0]
+    if wanted is not None and wanted in ctx.overlays():
+        return None
+    if loaded is None or loaded == named:
+        return None  # nothing loaded: the "no known DAC overlay" warning says it
+    overlay = table.dacs[loaded]["overlays"][0]
+    if not table.is_named(named):  # dac = "none": no HAT expected
+        said = f"{ctx.config_path} says dac = \"{named}\" (no HAT)"
+        fix = (f"if the {table.board(loaded)} is fitted, set [audio] dac = \"{loaded}\" "
+               f"in {ctx.config_path}; if not, sudo installation/install.sh --dac {named} "
+               f"removes the overlay; then reboot")
+    else:
+        said = f"{ctx.config_path} names the {table.board(named)} (dac = \"{named}\")"
+        fix = (f"sudo installation/install.sh --dac {named} writes dtoverlay={wanted} into "
+               f"{path}, then reboot; or, if the {table.board(loaded)} is the board "
+               f"fitted, set [audio] dac = \"{loaded}\" in {ctx.config_path}")
+    return Result("warn", f"{said}, but {path} loads dtoverlay={overlay} "
+                          f"({table.board(loaded)})", fix)
 
 
 def check_daemon(ctx):
@@ -327,16 +371,26 @@ def check_pins(ctx):
     site, _, _ = ctx.loaded()
     if site is None:
         return skip("needs a valid config")
-    name, entry = ctx.dac()
-    if entry is None:
-        return skip("no DAC found in config.txt to compare with")
-    taken = set(entry.get("pins") or ())
-    clashes = [f"{s.name} on GPIO{s.pin}" for s in site.sensors if s.pin in taken]
+    table = ctx.dac_table()
+    if table is None:
+        return skip(f"no DAC table at {ctx.dacs_toml}")
+    # The board the site config names wins: it is what `severed check` checked against.
+    name = ctx.site_dac()
+    if name is None:
+        name, entry = ctx.dac()
+        if entry is None:
+            return skip("no DAC named in the config ([audio] dac) or found in config.txt "
+                        "to compare with")
+    taken = table.pins_taken(name)
+    pins = ", ".join(map(str, sorted(taken)))
+    clashes = [f"{s.name} on GPIO{s.pin} ({taken[s.pin]})" for s in site.sensors
+               if s.pin in taken]
     if clashes:
+        free = table.free_sensor_pins(name, used={s.pin for s in site.sensors})
         return Result("fail", f"sensor pins used by the {name} DAC: {', '.join(clashes)}",
-                      f"move them to free pins (the DAC takes GPIO "
-                      f"{', '.join(map(str, sorted(taken)))}) and edit {ctx.config_path}")
-    return ok(f"sensor pins clear of the DAC's ({', '.join(map(str, sorted(taken)))})")
+                      f"move them to free pins (BCM {', '.join(map(str, free))} are free "
+                      f"on this board; it takes GPIO {pins}) and edit {ctx.config_path}")
+    return ok(f"sensor pins clear of the DAC's ({pins})")
 
 
 THROTTLE_BITS = {0: "under-voltage", 1: "ARM frequency capped", 2: "throttled",
