@@ -214,21 +214,23 @@ def test_flapping_sensor_is_quarantined_and_recovers():
 
 
 def chatter(t0, levels, step=0.03):
-    """Raw edges ``step`` apart (shorter than the debounce: no state events)."""
+    """Raw edges ``step`` apart (shorter than the debounce: no state events; with the
+    door's 0.05 s debounce every second edge starts a new counted burst)."""
     return [(t0 + i * step, "door", level) for i, level in enumerate(levels)]
 
 
 def test_quarantine_repeats_while_still_flapping():
     cond = Conditioner([flappy()], 0.0)
-    out = run(cond, chatter(1.0, [1, 0, 1, 0, 1, 0]), 1.2)
-    assert out == [(1.15, "door.fault", "flapping")]
-    # Still changing around the first quarantine's end (11.15): 6 changes in the
+    # Twelve edges 30 ms apart: counted at 1.0, 1.06, ... the sixth count at 1.30.
+    out = run(cond, chatter(1.0, [1, 0] * 6), 1.4)
+    assert out == [(1.3, "door.fault", "flapping")]
+    # Still changing around the first quarantine's end (11.30): 7 changes in the
     # 2 s window before it, so quarantine again, silently.
     edges = [(10.0 + i * 0.2, "door", (i + 1) % 2) for i in range(12)]  # to 12.2
-    assert run(cond, edges, 21.14) == []
+    assert run(cond, edges, 21.29) == []
     assert cond.states() == {"door": "quarantined"}
     # Calm since 12.2, ending on level 0, the stable level: only the recovery.
-    assert ev(cond.poll(21.15)) == [(21.15, "door.recovered", "flapping")]
+    assert ev(cond.poll(21.3)) == [(21.3, "door.recovered", "flapping")]
     assert cond.states() == {"door": "inactive"}
 
 
@@ -236,32 +238,32 @@ def test_quarantine_produces_no_state_events_and_keeps_the_reported_state():
     cond = Conditioner([flappy()], 0.0)
     cond.edge(0.5, "door", 1)
     assert ev(cond.poll(1.0)) == [(0.55, "door.closed", None)]
-    out = run(cond, chatter(1.0, [0, 1, 0, 1, 0, 1]), 1.2)
-    # The close at 0.5 is the first of the six changes in the window.
-    assert out == [(1.12, "door.fault", "flapping")]
+    out = run(cond, chatter(1.0, [0, 1] * 5), 1.4)
+    # Counted: the close at 0.5, then 1.0, 1.06, 1.12, 1.18 and 1.24, the sixth.
+    assert out == [(1.24, "door.fault", "flapping")]
     assert cond.states() == {"door": "quarantined"}
     # A long, clean open during quarantine is not reported ...
     assert run(cond, [(2.0, "door", 0)], 11.0) == []
     assert cond.states() == {"door": "quarantined"}
     # ... but adopted on recovery.
-    assert ev(cond.poll(12.0)) == [(11.12, "door.recovered", "flapping"),
-                                   (11.12, "door.open", None)]
+    assert ev(cond.poll(12.0)) == [(11.24, "door.recovered", "flapping"),
+                                   (11.24, "door.open", None)]
 
 
 def test_recovery_waits_for_debounce_of_a_fresh_level():
     cond = Conditioner([flappy()], 0.0)
-    run(cond, chatter(1.0, [1, 0, 1, 0, 1, 0]), 1.2)
-    # Calm enough at 11.15 (one change in the window) but that level is 20 ms old.
-    cond.edge(11.13, "door", 1)
-    assert ev(cond.poll(11.15)) == [(11.15, "door.recovered", "flapping")]
-    assert ev(cond.poll(12.0)) == [(11.18, "door.closed", None)]
+    assert run(cond, chatter(1.0, [1, 0] * 6), 1.4) == [(1.3, "door.fault", "flapping")]
+    # Calm enough at 11.30 (one change in the window) but that level is 20 ms old.
+    cond.edge(11.28, "door", 1)
+    assert ev(cond.poll(11.3)) == [(11.3, "door.recovered", "flapping")]
+    assert ev(cond.poll(12.0)) == [(11.33, "door.closed", None)]
 
 
 def test_flap_window_forgets_old_changes():
     cond = Conditioner([flappy()], 0.0)
-    # Five quick changes (the limit), a pause longer than the window, five more.
-    out = run(cond, chatter(1.0, [1, 0, 1, 0, 1]) + chatter(4.0, [0, 1, 0, 1, 0]), 5.0)
-    assert out == [(1.17, "door.closed", None), (4.17, "door.open", None)]
+    # Five counted changes (the limit), a pause longer than the window, five more.
+    out = run(cond, chatter(1.0, [1, 0] * 4 + [1]) + chatter(4.0, [0, 1] * 4 + [0]), 5.0)
+    assert out == [(1.29, "door.closed", None), (4.29, "door.open", None)]
     assert cond.states() == {"door": "inactive"}
 
 
@@ -320,11 +322,12 @@ def test_stop_pending_when_quarantined_comes_at_recovery():
     # Closed at 0.05; opened at 3.05, so the open event is due at 8.05 (merge).
     assert run(cond, [(0.0, "door", 1), (3.0, "door", 0)], 3.1) == [
         (0.05, "door.closed", None)]
-    # The open at 3.0 is the first of six changes within 2 s: fault at 4.12. The open
-    # event due at 8.05 falls inside the quarantine, so it comes at recovery.
-    out = run(cond, chatter(4.0, [1, 0, 1, 0, 1, 0]), 20.0)
-    assert out == [(4.12, "door.fault", "flapping"), (14.12, "door.recovered", "flapping"),
-                   (14.12, "door.open", None)]
+    # The open at 3.0 is the first of six counted changes within 2 s (then 4.0, 4.06,
+    # 4.12, 4.18, 4.24): fault at 4.24. The open event due at 8.05 falls inside the
+    # quarantine, so it comes at recovery.
+    out = run(cond, chatter(4.0, [1, 0] * 5), 20.0)
+    assert out == [(4.24, "door.fault", "flapping"), (14.24, "door.recovered", "flapping"),
+                   (14.24, "door.open", None)]
     assert cond.states() == {"door": "inactive"}
 
 
@@ -332,8 +335,8 @@ def test_state_that_returns_during_quarantine_needs_no_event():
     cond = Conditioner([flappy(merge_s=5.0)], 0.0)
     run(cond, [(0.0, "door", 1), (3.0, "door", 0)], 3.1)
     # Ends closed, as the show was last told: recovery alone, no closed/open pair.
-    out = run(cond, chatter(4.0, [1, 0, 1, 0, 1]), 20.0)
-    assert out == [(4.12, "door.fault", "flapping"), (14.12, "door.recovered", "flapping")]
+    out = run(cond, chatter(4.0, [1, 0] * 4 + [1]), 20.0)
+    assert out == [(4.24, "door.fault", "flapping"), (14.24, "door.recovered", "flapping")]
     assert cond.states() == {"door": "active"}
 
 
@@ -342,7 +345,7 @@ def test_flapping_while_stuck_recovers_from_both():
     cond.edge(0.0, "door", 1)
     assert ev(cond.poll(10.05)) == [(0.05, "door.closed", None),
                                     (10.05, "door.fault", "stuck")]
-    out = run(cond, chatter(11.0, [0, 1, 0, 1, 0, 1, 0]), 30.0)
-    assert out == [(11.15, "door.fault", "flapping"), (21.15, "door.recovered", "flapping"),
-                   (21.15, "door.recovered", "stuck"), (21.15, "door.open", None)]
+    out = run(cond, chatter(11.0, [0, 1] * 5 + [0]), 30.0)
+    assert out == [(11.3, "door.fault", "flapping"), (21.3, "door.recovered", "flapping"),
+                   (21.3, "door.recovered", "stuck"), (21.3, "door.open", None)]
     assert cond.states() == {"door": "inactive"}

@@ -26,18 +26,42 @@ Rules, per sensor (``severed.config.model.SensorSpec``):
   with that moment. With a hold, the inactive event comes at
   ``max(end + merge_s, start + hold_s)``.
 * **flapping** (``flap_limit``, ``flap_window_s``, ``quarantine_s``): more than
-  ``flap_limit`` raw changes within ``flap_window_s`` is a fault (``reason:
+  ``flap_limit`` counted changes within ``flap_window_s`` is a fault (``reason:
   "flapping"``) and the sensor is quarantined for ``quarantine_s``: it produces no
   state events and its last reported state stays as it was. At the end of the
   quarantine, if the flap rule would no longer fire, a ``recovered`` event is sent and
   the current level is adopted (through debounce); otherwise the quarantine starts
   again, silently.
+
+  What is counted is **bursts**, not raw edges: a raw change less than ``debounce_s``
+  after the last counted change belongs to that change's burst and is not counted
+  again. A reed switch that bounces 5 to 20 times within a few ms as the door shuts
+  is one change; a visitor opening and closing the door every few seconds is two
+  changes per visit, far below the limit. A loose wire chattering without pause is
+  counted once per ``debounce_s`` (20 times a second with the door's 0.05 s), so it
+  trips the rule within about ``flap_limit * debounce_s``; a level that toggles
+  cleanly (each change further apart than ``debounce_s``) counts every change. With
+  ``debounce_s = 0`` every raw change counts.
 * **stuck** (``stuck_after_s`` > 0): a level continuously active for longer than that is
   a fault (``reason: "stuck"``); the state events go on, and when the sensor goes
   inactive a ``recovered`` event comes just before the inactive event.
 
 An edge stamped earlier than the last time seen is treated as happening at that time
 (clocks of different threads may disagree by a hair).
+
+**New settings while running** (a reload)::
+
+    cond = cond.retuned(new_specs, t)   # at a block boundary, on the render thread
+
+Each sensor that keeps its name keeps its state: its level, what the show was last
+told, a fault or quarantine in force, the counted changes. Only the deadlines move to
+the new settings (a pending level is due ``debounce_s`` after its raw edge; an end of
+hold, merge, stuck or quarantine is recomputed from when it began), none earlier than
+``t``. Nothing is reported anew; what the new settings make due at once (a hold
+shortened below the time already held) comes from the next poll, stamped ``t``. A PIR
+that was warming up goes on warming up to its (new) end; one that had settled does not
+start again. A sensor that is new starts as at start-up (its warm-up begins at ``t``,
+its level is 0 until an edge says otherwise); a sensor that is gone is forgotten.
 """
 
 from severed.show.events import Event, sensor_event
@@ -48,6 +72,7 @@ class _Sensor:
 
     def __init__(self, spec, start_t, level):
         self.spec = spec
+        self.start_t = start_t
         self.raw = level  # last raw level seen
         self.raw_since = start_t
         self.stable = 0  # debounced level
@@ -61,7 +86,8 @@ class _Sensor:
         self.stuck = False
         self.warm_until = start_t + spec.warmup_s if spec.warmup_s > 0 else None
         self.quarantine_until = None
-        self.changes = []  # raw change times inside the flap window
+        self.changes = []  # times of the counted changes inside the flap window
+        self.counted_at = None  # the last counted change (start of the current burst)
         if self.warm_until is None and level:
             self._set_pending(level, start_t)
 
@@ -121,7 +147,11 @@ class _Sensor:
                 self.fire(t, out)
 
     def _count_change(self, t):
-        self.changes.append(t)
+        # A change within debounce_s of the last counted one is the same burst (a
+        # bounce); continuous chatter is still counted once per debounce_s.
+        if self.counted_at is None or t - self.counted_at >= self.spec.debounce_s:
+            self.counted_at = t
+            self.changes.append(t)
         self._prune(t)
 
     def _prune(self, t):
@@ -185,6 +215,31 @@ class _Sensor:
                          {"reason": "flapping"}))
         self._adopt_raw(t, out)
 
+    def retuned(self, spec, t):
+        """This sensor's state under new settings from ``t`` on (see the module
+        docstring); deadlines are moved, never earlier than ``t``."""
+        new = _Sensor.__new__(_Sensor)
+        new.__dict__.update(self.__dict__)
+        new.spec = spec
+        new.changes = list(self.changes)
+        old = self.spec
+        if self.pending_level is not None:
+            new.pending_at = max(self.raw_since + spec.debounce_s, t)
+        if self.stop_at is not None:
+            # The active state ended at stable_since; it is reported ended after the
+            # (new) merge and hold.
+            new.stop_at = max(self.stable_since + spec.merge_s, self.on_t + spec.hold_s, t)
+        if self.stable and not self.stuck and spec.stuck_after_s > 0:
+            new.stuck_at = max(self.stable_since + spec.stuck_after_s, t)
+        elif not self.stuck:
+            new.stuck_at = None
+        if self.warm_until is not None:
+            new.warm_until = max(self.start_t + spec.warmup_s, t)
+        if self.quarantine_until is not None:
+            began = self.quarantine_until - old.quarantine_s
+            new.quarantine_until = max(began + spec.quarantine_s, t)
+        return new
+
     def state(self):
         if self.quarantine_until is not None:
             return "quarantined"
@@ -211,6 +266,29 @@ class Conditioner:
             for spec in specs
         }
         self._now = start_t
+
+    def retuned(self, specs, t):
+        """A Conditioner for ``specs`` that goes on from this one at time ``t``.
+
+        Sensors are matched by name: a kept one carries its state over (see the module
+        docstring), a new one starts at ``t`` with level 0, a missing one is dropped.
+        This one is left as it was."""
+        now = max(t, self._now)
+        new = Conditioner((), now)
+        for spec in specs:
+            old = self._sensors.get(spec.name)
+            new._sensors[spec.name] = (old.retuned(spec, now) if old is not None
+                                       else _Sensor(spec, now, 0))
+        return new
+
+    @property
+    def specs(self):
+        """The ``SensorSpec`` of every sensor, in order."""
+        return tuple(state.spec for state in self._sensors.values())
+
+    def knows(self, sensor):
+        """True when ``sensor`` is one of the names conditioned here."""
+        return sensor in self._sensors
 
     def edge(self, t, sensor, level):
         """Feed one raw edge; return the events due up to and including ``t``."""
