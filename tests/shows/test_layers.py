@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 
 from severed.engine.layers import LAYER_TYPES
-from severed.engine.layers.base import LayerContext
+from severed.engine.layers.base import LayerContext, SceneCut
 from severed.engine.layers.voices import VoiceBank
 from severed.engine.params import Const, Controls, Mapping
 
 SR = 48000
 
 
-def build(kind, name="s.layer", block=1024, seed=1, **params):
-    ctx = LayerContext(name, SR, 2, block, np.random.default_rng(seed))
+def build(kind, name="s.layer", block=1024, seed=1, scene_cut=None, **params):
+    ctx = LayerContext(name, SR, 2, block, np.random.default_rng(seed), scene_cut=scene_cut)
     wrapped = {k: (Const(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool)
                    and LAYER_TYPES[kind].param(k).automatable and LAYER_TYPES[kind].param(k).kind is float
                    else v) for k, v in params.items()}
@@ -29,6 +29,20 @@ def run(layers, seconds, block=1024, tension=0.0):
         for layer, out in zip(layers, outs):
             layer.process(out[i:i + block], block, ctl)
     return [o[:n] for o in outs]
+
+
+def run_scene(layers, cut, seconds, block=1024):
+    """Render layers sharing the scene cut ``cut`` into one mix, as a scene does: the
+    curve reopened before each block, applied to the whole mix after it."""
+    n = int(seconds * SR)
+    out = np.zeros((n + block, 2), np.float32)
+    for i in range(0, n, block):
+        ctl = Controls(t=i / SR, scene_s=i / SR, tension=0.0)
+        cut.reopen()
+        for layer in layers:
+            layer.process(out[i:i + block], block, ctl)
+        cut.apply(out[i:i + block], block)
+    return out[:n]
 
 
 def starts(x, threshold=1e-3, min_gap_s=0.05):
@@ -126,10 +140,11 @@ def test_motif_fragmentation_and_dissonance():
 
 
 def test_glitch_cuts_silence_the_scene_for_50_to_300_ms():
-    glitch = build("glitch", name="cutscene.chip", rate_hz=2.0, pop_share=0.0,
-                   hiss_share=0.0, cut_ms=[50, 300], seed=5)
+    cut = SceneCut(1024)
     drone = build("drone", name="cutscene.sub", freq_hz=200, voices=1, drift_cents=0)
-    _, out = run([glitch, drone], 20.0)
+    glitch = build("glitch", name="cutscene.chip", rate_hz=2.0, pop_share=0.0,
+                   hiss_share=0.0, cut_ms=[50, 300], seed=5, scene_cut=cut)
+    out = run_scene([drone, glitch], cut, 20.0)
     env = np.abs(out[:, 0]).reshape(-1, 48).max(axis=1)  # 1 ms peaks
     quiet = env < 1e-4
     edges = np.flatnonzero(np.diff(quiet.astype(int)))
@@ -140,10 +155,11 @@ def test_glitch_cuts_silence_the_scene_for_50_to_300_ms():
 
 
 def test_scheduled_silence():
-    gaps = build("silence", name="gapscene.gaps", every_s=2.0, jitter=0.0, silence_s=0.5,
-                 offset_s=1.0, ramp_ms=20)
+    cut = SceneCut(1024)
     drone = build("drone", name="gapscene.sub", freq_hz=200, voices=1, drift_cents=0)
-    _, out = run([gaps, drone], 6.0)
+    gaps = build("silence", name="gapscene.gaps", every_s=2.0, jitter=0.0, silence_s=0.5,
+                 offset_s=1.0, ramp_ms=20, scene_cut=cut)
+    out = run_scene([drone, gaps], cut, 6.0)
     for start in (1.0, 3.0, 5.0):
         inside = out[int((start + 0.03) * SR):int((start + 0.5) * SR)]
         assert np.abs(inside).max() < 1e-6

@@ -90,9 +90,11 @@ class Engine:
         block = out[:frames]
         block.fill(0.0)
         controls = Controls(t=self.t, tension=self.tension)
+        out_empty = True  # the first scene renders in place; see SceneMix.render
         for scene in self.scenes.values():
             if scene.audible:
-                scene.render(out, frames, self.frame, controls)
+                scene.render(out, frames, self.frame, controls, out_empty)
+                out_empty = False
         self.tone.render(out, frames)
         self.master.process(out, frames)
         self.frame += frames

@@ -8,6 +8,14 @@ and joins the dry bus. The scene's fade level (0..1) follows crossfade curves:
   keeps its loudness through the fade (the default);
 - ``linear``: for material that is the same on both sides;
 - ``cut``: a 10 ms fade, as abrupt as a change may be without a click.
+
+Cuts (``glitch``, ``silence`` layers) are the scene's own: the scene gives its
+:class:`SceneCut` to every layer's context, and after all layers and the reverb have
+rendered it multiplies what it contributes to the block by the curve, when a layer
+shaped it (see ``engine/layers/base.py``). A scene that may cut renders into a bus of
+its own when another scene has already written into the block, so that its cuts
+silence only itself; the first scene of a block renders in place (the usual case,
+one scene playing, costs nothing more).
 """
 
 import logging
@@ -18,7 +26,7 @@ import numpy as np
 
 from severed.engine.dsp.reverb import Reverb
 from severed.engine.layers import LAYER_TYPES
-from severed.engine.layers.base import LayerContext
+from severed.engine.layers.base import LayerContext, SceneCut
 from severed.engine.params import Controls
 
 log = logging.getLogger("severed.engine")
@@ -55,14 +63,16 @@ class SceneMix:
         self.sample_rate = sample_rate
         self.max_frames = max_frames
         self.slots = []
+        self.cut = SceneCut(max_frames)  # its own: no other scene or engine shares it
         for layer_spec in spec.layers:
             cls = LAYER_TYPES[layer_spec.type]
             ctx = LayerContext(
                 name=f"{spec.name}.{layer_spec.name}", sample_rate=sample_rate,
                 channels=channels, max_frames=max_frames,
                 rng=np.random.default_rng(layer_seed(seed, spec.name, layer_spec.name)),
-                mains_hz=mains_hz, cache=cache, show_dir=show_dir)
+                mains_hz=mains_hz, cache=cache, show_dir=show_dir, scene_cut=self.cut)
             self.slots.append(LayerSlot(cls(ctx, layer_spec.params), layer_spec))
+        self.may_cut = any(slot.enabled and slot.layer.CUTS_SCENE for slot in self.slots)
         rv = spec.reverb
         self.has_send = any(not s.send.constant or s.send.v > 0 for s in self.slots)
         self.reverb = (Reverb(sample_rate, decay_s=rv.decay_s, damping=rv.damping,
@@ -74,6 +84,7 @@ class SceneMix:
         self._send = np.zeros(shape, np.float32)
         self._wet = np.zeros(shape, np.float32)
         self._mixed = np.zeros(shape, np.float32)
+        self._bus = np.zeros(shape, np.float32) if self.may_cut else None
         self._dry_curve = np.zeros(max_frames, np.float32)
         self._send_curve = np.zeros(max_frames, np.float32)
         self._fade = np.zeros(max_frames, np.float64)
@@ -150,17 +161,29 @@ class SceneMix:
             self.reverb.reset()
         self.reverb_idle_s = math.inf
 
-    def render(self, out, frames, frame, controls):
+    def render(self, out, frames, frame, controls, out_empty=False):
         """Add this scene, at its fade level, into out[:frames].
 
         The fade applies to the dry sound and to what is sent to the reverb, not to the
         reverb's output: a scene that fades out keeps its tail, which dies away on its
-        own (cutting it would be heard)."""
+        own (cutting it would be heard). A cut applies to both, the reverb's output
+        included, but only to what is heard: the reverb keeps its input under a cut.
+        ``out_empty``: nothing has been added into out[:frames] in this block yet, so
+        the scene may render (and cut) in place."""
+        self.cut.reopen()  # the last block's cut, if any, is done
         level = self._fade_curve(frame, frames)
+        layers = not (isinstance(level, float) and level == 0.0)
+        bus = out
+        if self.may_cut and layers and not out_empty:
+            bus = self._bus
+            bus[:frames].fill(0.0)
         sending = False
-        if not (isinstance(level, float) and level == 0.0):
-            sending = self._render_layers(out, frames, level, controls)
-        self._render_reverb(out, frames, sending)
+        if layers:
+            sending = self._render_layers(bus, frames, level, controls)
+        self._render_reverb(bus, frames, sending)
+        self.cut.apply(bus, frames)
+        if bus is not out:
+            out[:frames] += bus[:frames]
 
     def _render_layers(self, out, frames, level, controls):
         ctl = Controls(t=controls.t, scene_s=controls.t - self.entered_at,

@@ -4,7 +4,8 @@ Each type's module is imported when a show first asks for the type (see
 ``LayerRegistry``); a new layer module adds its types to ``MODULES``.
 """
 
-from severed.engine.layers.base import LAYER_TYPES, MIX_PARAMS, Layer, LayerContext, register
+from severed.engine.layers.base import (LAYER_TYPES, MIX_PARAMS, Layer, LayerContext, SceneCut,
+                                        register)
 
 _PACKAGE = "severed.engine.layers"
 
@@ -22,4 +23,4 @@ MODULES = {
 
 LAYER_TYPES.declare({name: f"{_PACKAGE}.{module}" for name, module in MODULES.items()})
 
-__all__ = ["LAYER_TYPES", "MIX_PARAMS", "MODULES", "Layer", "LayerContext", "register"]
+__all__ = ["LAYER_TYPES", "MIX_PARAMS", "MODULES", "Layer", "LayerContext", "SceneCut", "register"]

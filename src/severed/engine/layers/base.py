@@ -9,6 +9,18 @@ Rules for ``process`` (it runs on the render thread):
   ``__init__`` for ``ctx.max_frames`` frames;
 - no Python loop over samples: vectorise over the block;
 - ramp every change of a parameter across the block (no sample-to-sample steps).
+
+Cutting the whole scene (a glitch's dropout, a scheduled silence): a layer only writes
+its own buffer, so a layer type that silences its scene sets ``CUTS_SCENE = True`` and
+writes a gain curve into ``ctx.scene_cut`` (a :class:`SceneCut`) during ``process``:
+``ctx.scene_cut.shape(gain, start, stop)`` multiplies frames ``start:stop`` of the
+block's curve by ``gain`` (1 plays, 0 silent). After all its layers have rendered,
+the scene multiplies everything it contributes to the block (every layer, its reverb
+return) by the curve, when some layer shaped it; each scene has its own curve, made
+with the scene. So layer order in a scene's table does not matter, a cut is silence
+(pads, hums and noise beds included), and a cut in one scene never reaches another.
+The scene's layers and reverb keep running under a cut: sound comes back as after a
+dropout. The writer ramps the curve's edges (no clicks); the scene does not.
 """
 
 import importlib
@@ -77,6 +89,45 @@ def register(cls):
     return cls
 
 
+class SceneCut:
+    """One scene's cut curve for the block being rendered (see the module docstring).
+
+    Writers (layers with ``CUTS_SCENE``) call ``shape``; the scene calls ``reopen``
+    before its layers render and ``apply`` after. ``open`` is true while the curve is
+    all ones; it stays false after a block that held a cut until the next block
+    begins, so a probe reading it after ``render`` learns whether a cut acted."""
+
+    def __init__(self, max_frames):
+        self.curve = np.ones(max_frames, np.float32)
+        self.open = True
+        self.start = 0  # frames start:stop of the block hold the shaped part
+        self.stop = 0
+
+    def shape(self, gain, start, stop):
+        """Multiply frames ``start:stop`` of the curve by ``gain`` (stop - start values)."""
+        self.curve[start:stop] *= gain
+        if self.open:
+            self.open = False
+            self.start, self.stop = start, stop
+        else:
+            self.start, self.stop = min(self.start, start), max(self.stop, stop)
+
+    def reopen(self):
+        """Back to all ones for a new block (only the shaped frames are rewritten)."""
+        if not self.open:
+            self.curve[self.start:self.stop] = 1.0
+            self.open = True
+
+    def apply(self, out, frames):
+        """Multiply out[:frames] by the curve, if it was shaped; the scene's job."""
+        if self.open:
+            return
+        start, stop = self.start, min(self.stop, frames)
+        c = self.curve[start:stop]
+        for ch in range(out.shape[1]):  # 1-D in-place products: no temporaries
+            out[start:stop, ch] *= c
+
+
 @dataclass(frozen=True)
 class LayerContext:
     """What a layer is given when it is built."""
@@ -89,6 +140,7 @@ class LayerContext:
     mains_hz: float = 50.0  # from the site config, for hum layers
     cache: object = None  # the precompute cache, for layers that read precomputed audio
     show_dir: str | None = None  # folder of the show file: relative stem paths start here
+    scene_cut: SceneCut | None = None  # the scene's cut curve, for layers with CUTS_SCENE
 
 
 class Layer:
@@ -101,6 +153,10 @@ class Layer:
     #: CPU; a layer whose work matters beyond its own sound (one that cuts the other
     #: layers of its scene) sets this to run regardless.
     ALWAYS_RUN: ClassVar[bool] = False
+    #: True for a layer type that writes its scene's cut curve (``ctx.scene_cut``). The
+    #: scene then keeps a bus of its own, for blocks it shares with another scene, so
+    #: that its cuts silence only itself.
+    CUTS_SCENE: ClassVar[bool] = False
 
     def __init__(self, ctx, params):
         """``params`` maps names in PARAMS to values validated by the show loader.

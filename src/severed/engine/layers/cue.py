@@ -13,14 +13,13 @@ ding sounds on the sample of the debounced door event.
     delay_s = 0
 
 When the audio cannot be had (unknown recipe, cache failure) the layer is silent and
-says why in ``fault``. Obeys the scene's cuts.
+says why in ``fault``.
 """
 
 import logging
 
 
 from severed.engine.layers.base import Layer, register
-from severed.engine.layers.gate import GateFollower
 from severed.engine.layers.voices import VoiceBank, fetch
 from severed.engine.params import Param
 from severed.errors import SeveredError
@@ -29,7 +28,7 @@ log = logging.getLogger("severed.engine.cue")
 
 
 @register
-class Cue(GateFollower, Layer):
+class Cue(Layer):
     TYPE = "cue"
     DOC = "a precomputed sound played on scene entry and on trigger (an arrival bell)"
     PARAMS = (
@@ -52,7 +51,6 @@ class Cue(GateFollower, Layer):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self._gate_init(ctx)
         self.fault = None
         self.bank = VoiceBank(ctx.channels, ctx.max_frames, sample_rate=ctx.sample_rate,
                               max_stretch=1.0 / self.params["rate"])
@@ -78,4 +76,3 @@ class Cue(GateFollower, Layer):
     def process(self, out, frames, controls):
         if self.bank.active:
             self.bank.render(out, frames)
-            self.gated(out, frames, controls)

@@ -7,8 +7,7 @@ falling or rising glide. ``drive`` >= 1 saturates softly (tanh), adding the odd
 harmonics that let a small speaker suggest a fundamental it cannot play (tanh is odd:
 it adds no difference tones below the voices). Every voice is clamped at or above
 25 Hz, and the master's 20 Hz high-pass removes anything lower, to spare small
-speakers; mono, the same on every channel, peak about 1 before the layer gain. Obeys the
-scene's cuts (``glitch``, ``silence``).
+speakers; mono, the same on every channel, peak about 1 before the layer gain.
 
     [scenes.descent.layers.sub]
     type = "drone"
@@ -23,14 +22,13 @@ from severed.engine.dsp.modulation import Drift
 from severed.engine.dsp.oscillators import Oscillator
 from severed.engine.dsp.saturation import soft_clip
 from severed.engine.layers.base import Layer, register
-from severed.engine.layers.gate import GateFollower
 from severed.engine.params import Param
 
 FLOOR_HZ = 25.0
 
 
 @register
-class Drone(GateFollower, Layer):
+class Drone(Layer):
     TYPE = "drone"
     DOC = "sub-bass drone: detuned sines drifting slowly, bendable, never below 25 Hz"
     PARAMS = (
@@ -55,7 +53,6 @@ class Drone(GateFollower, Layer):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self._gate_init(ctx)
         p = self.params
         n = p["voices"]
         spread = np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
@@ -88,4 +85,3 @@ class Drone(GateFollower, Layer):
             soft_clip(mono, p["drive"], out=mono)
         for ch in range(out.shape[1]):
             out[:frames, ch] += mono[:, 0]
-        self.gated(out, frames, controls)

@@ -8,17 +8,18 @@ events (pops or hiss, never cuts) fire within the first 300 ms after the scene i
 entered (a transition hiccup).
 
 ``silence``: scheduled gaps: every ``every_s`` seconds (give or take ``jitter``), the
-scene's gated layers fall silent for ``silence_s``, with ``ramp_ms`` fades.
+whole scene falls silent for ``silence_s``, with ``ramp_ms`` fades.
 
-Both cut through the scene's gate (see ``gate``): list them before the layers they
-should silence. A cut's edges are 1 ms ramps: abrupt to the ear, never a full-scale
-step.
+Both cut through the scene's cut curve (``ctx.scene_cut``, see ``base``): the scene
+multiplies all it plays (every layer, wherever listed, and its reverb return) by it,
+while its layers and reverb run on underneath. A glitch cut's edges are 1 ms ramps:
+abrupt to the ear, never a full-scale step. A glitch's own pops and hiss are part of
+the scene too: one that falls inside a cut is cut.
 """
 
 import numpy as np
 
-from severed.engine.layers.base import Layer, register
-from severed.engine.layers.gate import GateFollower, gate_for
+from severed.engine.layers.base import Layer, SceneCut, register
 from severed.engine.params import Param
 
 POP_S = 0.004
@@ -29,10 +30,14 @@ ENTER_WINDOW_S = 0.3
 
 
 class _Cuts:
-    """Cut windows in engine frames, written into the scene gate block by block."""
+    """Cut windows in engine frames, written into the scene's cut curve block by block."""
 
     def __init__(self, ctx, ramp_s):
-        self.gate = gate_for(ctx)
+        # Named `gate` because probes (the soak test) read `cuts.gate.open`.
+        self.gate = ctx.scene_cut
+        self._own = self.gate is None  # a layer built outside a scene (a test): its own
+        if self._own:
+            self.gate = SceneCut(ctx.max_frames)
         self.windows = []  # [start frame, end frame] pairs, absolute
         self.ramp = max(1, int(ramp_s * ctx.sample_rate))
         self._idx = np.arange(ctx.max_frames, dtype=np.float32)
@@ -45,12 +50,13 @@ class _Cuts:
     def clear(self):
         self.windows.clear()
 
-    def write(self, frame0, frames, controls):
-        self.gate.begin(controls, frames)
+    def write(self, frame0, frames, _controls=None):
+        """Shape the curve for the block of ``frames`` starting at layer frame ``frame0``."""
+        if self._own:
+            self.gate.reopen()
         if not self.windows:
             return
         end_block = frame0 + frames
-        curve = self.gate.curve[:frames]
         keep = []
         for start, stop in self.windows:
             if start - self.ramp >= end_block:
@@ -58,28 +64,31 @@ class _Cuts:
                 continue
             if stop + self.ramp <= frame0:
                 continue
+            # Only the frames of the block the window touches, ramps included.
+            a = max(0, start - self.ramp - frame0)
+            b = min(frames, stop + self.ramp - frame0)
             # Gain: 1 outside, 0 inside, linear ramps of `ramp` frames on both edges
             # (falling before start, rising after stop).
             # Frame differences are taken in Python ints first: absolute frames pass
             # 1e9 after six hours, where float32 steps by 64 frames.
-            g = self._tmp[:frames]
-            np.add(self._idx[:frames], np.float32(frame0 - start), out=g)
+            g = self._tmp[a:b]
+            np.add(self._idx[a:b], np.float32(frame0 - start), out=g)
             np.multiply(g, np.float32(-1.0 / self.ramp), out=g)  # (start - f) / ramp
-            rise = self._rise[:frames]
-            np.add(self._idx[:frames], np.float32(frame0 - stop), out=rise)
+            rise = self._rise[a:b]
+            np.add(self._idx[a:b], np.float32(frame0 - stop), out=rise)
             rise *= np.float32(1.0 / self.ramp)
             np.maximum(g, rise, out=g)
             np.clip(g, 0.0, 1.0, out=g)
-            curve *= g
-            self.gate.open = False
+            self.gate.shape(g, a, b)
             if stop + self.ramp > end_block:
                 keep.append((start, stop))
         self.windows = keep
 
 
 @register
-class Glitch(GateFollower, Layer):
+class Glitch(Layer):
     TYPE = "glitch"
+    CUTS_SCENE = True
     ALWAYS_RUN = True  # its cuts silence the scene's other layers, whatever its own gain
     DOC = "chip malfunction: pops, hiss bursts and hard cuts of the scene to silence"
     PARAMS = (
@@ -101,7 +110,6 @@ class Glitch(GateFollower, Layer):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self._gate_init(ctx)
         sr = ctx.sample_rate
         p = self.params
         self.rng = ctx.rng
@@ -182,14 +190,14 @@ class Glitch(GateFollower, Layer):
         for ch in range(out.shape[1]):
             out[:frames, ch] += buf[:frames]
         self.frame += frames
-        self.gated(out, frames, controls)
 
 
 @register
 class Silence(Layer):
     TYPE = "silence"
-    ALWAYS_RUN = True  # makes no sound of its own: its work is the gate
-    DOC = "scheduled silences: the scene's gated layers stop for a while, now and then"
+    CUTS_SCENE = True
+    ALWAYS_RUN = True  # makes no sound of its own: its work is the scene's cut curve
+    DOC = "scheduled silences: the whole scene stops for a while, now and then"
     PARAMS = (
         Param("every_s", 45.0, min=1.0, max=3600.0, doc="seconds between silences"),
         Param("jitter", 0.3, min=0.0, max=1.0, automatable=False,

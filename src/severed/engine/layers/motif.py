@@ -17,8 +17,8 @@ How it is played moves with the show, each parameter automatable (map it from
 
 Each distinct pitch is rendered once by ``recipe`` (any recipe with a ``freq_hz``
 parameter: ``felt_note`` by default) through the precompute cache; transposition and
-voicing replay them faster or slower. Obeys the scene's cuts. When the notes cannot
-be had the layer is silent and says why in ``fault``.
+voicing replay them faster or slower. When the notes cannot be had the layer is
+silent and says why in ``fault``.
 
     [scenes.outie.layers.motif]
     type = "motif"
@@ -34,7 +34,6 @@ import logging
 
 
 from severed.engine.layers.base import Layer, register
-from severed.engine.layers.gate import GateFollower
 from severed.engine.layers.voices import VoiceBank, fetch
 from severed.engine.params import Param
 from severed.errors import ConfigError, SeveredError
@@ -46,7 +45,7 @@ EXTRA_VOICE_GAIN = 0.45
 
 
 @register
-class Motif(GateFollower, Layer):
+class Motif(Layer):
     TYPE = "motif"
     DOC = "the four-note motif: tempo, transposition, fragmentation, dissonance, voicing"
     PARAMS = (
@@ -92,7 +91,6 @@ class Motif(GateFollower, Layer):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self._gate_init(ctx)
         p = self.params
         if len(p["notes"]) != len(p["beats"]) or not p["notes"]:
             raise ConfigError(f"layer {ctx.name}: notes and beats must be lists of the same "
@@ -180,4 +178,3 @@ class Motif(GateFollower, Layer):
         self.frame = end
         if self.bank.active:
             self.bank.render(out, frames)
-            self.gated(out, frames, controls)

@@ -14,7 +14,7 @@ chance (2 doubles them; a rest stays a rest), so tension can thicken the pattern
 ``humanize_ms`` moves hits at random by up to that much, ``pitch_cents`` varies their
 pitch. Each sound has ``takes`` renderings (different seeds: no two keys click quite
 alike) picked at random per hit. Hits stay on the grid of the layer's own clock, which
-starts when the scene is entered: the show's tempo is exact. Obeys the scene's cuts.
+starts when the scene is entered: the show's tempo is exact.
 
     [scenes.innie.layers.desk]
     type = "rhythm"
@@ -28,7 +28,6 @@ import logging
 
 
 from severed.engine.layers.base import Layer, register
-from severed.engine.layers.gate import GateFollower
 from severed.engine.layers.voices import VoiceBank, fetch
 from severed.engine.params import Param
 from severed.errors import ConfigError, SeveredError
@@ -58,7 +57,7 @@ def parse_pattern(text):
 
 
 @register
-class Rhythm(GateFollower, Layer):
+class Rhythm(Layer):
     TYPE = "rhythm"
     DOC = "step sequencer of found-sound one-shots: patterns, swing, chance per step"
     PARAMS = (
@@ -94,7 +93,6 @@ class Rhythm(GateFollower, Layer):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self._gate_init(ctx)
         p = self.params
         sounds, patterns, gains = p["sounds"], p["patterns"], p["gains_db"]
         if not (len(sounds) == len(patterns) == len(gains)):
@@ -158,4 +156,3 @@ class Rhythm(GateFollower, Layer):
         self.frame = end
         if self.bank.active:
             self.bank.render(out, frames)
-            self.gated(out, frames, controls)
