@@ -120,6 +120,14 @@ render_config_txt() {  # -> stdout; warnings to stderr
     bootconfig apply "$DACS_TOML" "$dac" <"$(p "$config_txt")"
 }
 
+# The example site config for this DAC (dac = "NAME", sensors moved off the board's
+# pins) -> stdout; each move, "moved: ...", to stderr.
+render_site_config() {
+    local example="$source_dir/installation/severed.toml"
+    [ -f "$example" ] || die "$example is missing from the checkout"
+    bootconfig site-config "$DACS_TOML" "$dac" <"$example"
+}
+
 render_show() {
     case "$1" in
         config.txt|/boot/config.txt|/boot/firmware/config.txt)
@@ -130,6 +138,7 @@ render_show() {
         unit|severed.service|"$UNIT") cat "$source_dir/systemd/severed.service" ;;
         severed.toml|"$SITE_CONFIG")
             if [ -f "$(p "$SITE_CONFIG")" ]; then cat "$(p "$SITE_CONFIG")"
+            elif [ -n "$dac" ]; then render_site_config 2>/dev/null
             else cat "$source_dir/installation/severed.toml"; fi ;;
         *) die "--show: unknown file $1 (config.txt, journald, unit or severed.toml)" ;;
     esac
@@ -309,12 +318,21 @@ install_docs() {
 site_config() {
     if [ -f "$(p "$SITE_CONFIG")" ]; then
         kept "$SITE_CONFIG (kept as it is)"
+        if ! grep -qE '^[[:space:]]*dac[[:space:]]*=' "$(p "$SITE_CONFIG")"; then
+            NOTES+=("$SITE_CONFIG names no DAC: add dac = \"$dac\" under [audio], then severed check $SITE_CONFIG tells whether a sensor is on a pin the board takes")
+        fi
         return 0
     fi
-    local example="$source_dir/installation/severed.toml"
-    [ -f "$example" ] || die "$example is missing from the checkout"
-    put_file "$SITE_CONFIG" "$example" 0644
-    NOTES+=("edit $SITE_CONFIG for this site (pins, mains_hz, opening hours)")
+    if ! render_site_config >"$work/severed.toml" 2>"$work/site.err"; then
+        die "cannot write $SITE_CONFIG for the $dac DAC: $(cat "$work/site.err")"
+    fi
+    put_file "$SITE_CONFIG" "$work/severed.toml" 0644
+    # A board that takes a default sensor pin: the technician must wire it elsewhere.
+    local move
+    while IFS= read -r move; do
+        case "$move" in moved:*) NOTES+=("WIRING: sensor ${move#moved: }") ;; esac
+    done <"$work/site.err"
+    NOTES+=("edit $SITE_CONFIG for this site (pins, mains_hz, opening hours); it names the DAC: dac = \"$dac\"")
 }
 
 # --- 5. config.txt -------------------------------------------------------------------

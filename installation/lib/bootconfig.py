@@ -10,6 +10,8 @@ fresh Raspberry Pi OS before the project is installed.
     bootconfig.py apply DACS_TOML NAME < config.txt  config.txt with the severed block
     bootconfig.py remove < config.txt                config.txt without it
     bootconfig.py dac-table DACS_TOML                the Markdown table in hardware/README.md
+    bootconfig.py site-config DACS_TOML NAME < severed.toml
+                                                     the example site config for DAC NAME
 
 ``apply`` and ``remove`` write the new text to stdout and one line per warning to
 stderr (prefixed "warning: "); exit status 2 means the input cannot be edited safely.
@@ -28,6 +30,7 @@ The "none" DAC writes no block (and removes an old one).
 import re
 import sys
 import tomllib
+from pathlib import Path
 
 BEGIN = "# --- severed ---"
 END = "# --- end severed ---"
@@ -199,6 +202,88 @@ def markdown_table(table):
     return "\n".join(rows) + "\n"
 
 
+def _dac_table(dacs_toml):
+    """severed.hardware.dacs.DacTable of the checkout holding ``dacs_toml``: the pin
+    rules live there once, in plain Python that runs before severed is installed."""
+    src = Path(dacs_toml).resolve().parents[2]  # src/severed/data/dacs.toml -> src
+    sys.path.insert(0, str(src))
+    try:
+        from severed.hardware.dacs import DacTable
+    except ImportError as exc:
+        raise EditError(f"{src}/severed/hardware/dacs.py cannot be loaded ({exc}): is "
+                        "--source a severed checkout?") from None
+    finally:
+        sys.path.remove(str(src))
+    return DacTable.read(dacs_toml)
+
+
+_HEADER_LINE = re.compile(r"^\s*\[")
+
+
+def _section(lines, header):
+    """(start, end) line indices of the table ``[header]`` (end: the next header)."""
+    pattern = re.compile(r"^\s*\[\s*" + re.escape(header).replace(r"\.", r"\s*\.\s*")
+                         + r"\s*\]\s*(#.*)?$")
+    for i, line in enumerate(lines):
+        if pattern.match(line):
+            end = next((j for j in range(i + 1, len(lines)) if _HEADER_LINE.match(lines[j])),
+                       len(lines))
+            return i, end
+    return None
+
+
+def _set_dac(lines, name):
+    entry = f'dac = "{name}"'
+    found = _section(lines, "audio")
+    if found is None:
+        return lines + ["", "[audio]", entry]
+    start, end = found
+    for i in range(start + 1, end):
+        if re.match(r"^\s*#?\s*dac\s*=", lines[i]):
+            return lines[:i] + [entry] + lines[i + 1:]
+    return lines[:start + 1] + [entry] + lines[start + 1:]
+
+
+def site_config(text, table, name):
+    """(new_text, moves): site config ``text`` (the example) for DAC ``name``: ``dac``
+    set, and each sensor on a pin that board takes moved to the first free sensor pin.
+    ``moves`` says, one line each, which wire goes to which header pin."""
+    table.entry(name)  # unknown names fail here, with "did you mean"
+    lines, had_newline = _split(text)
+    lines = _set_dac(lines, name)
+    sensors = tomllib.loads(text).get("sensors", {})
+    taken = table.pins_taken(name)
+    used = {t.get("pin") for t in sensors.values() if isinstance(t, dict)}
+    moves = []
+    for sensor, spec in sensors.items():
+        old = spec.get("pin") if isinstance(spec, dict) else None
+        if not table.is_named(name) or old not in taken:
+            continue
+        free = table.free_sensor_pins(name, used=used)
+        found = _section(lines, f"sensors.{sensor}")
+        if not free or found is None:
+            raise EditError(f"sensor {sensor!r} is on BCM {old}, which the {table.board(name)} "
+                            "takes, and no free pin is left: edit the site config by hand")
+        new = free[0]
+        used.add(new)
+        old_h, new_h = table.header_pin(old), table.header_pin(new)
+        start, end = found
+        for i in range(start + 1, end):
+            line = lines[i].replace(f"header pin {old_h}", f"header pin {new_h}")
+            m = re.match(r"^(\s*pin\s*=\s*)(\d+)(\s*)(#.*)?$", line)
+            if m:
+                comment = (m.group(4) or "#").replace(f"BCM {old}", f"BCM {new}")
+                # Keep the comment in its column.
+                gap = (m.group(3) or " ") + " " * max(0, len(m.group(2)) - len(str(new)))
+                line = (f"{m.group(1)}{new}{gap}{comment} (moved off BCM {old}: "
+                        f"the {name} takes it)")
+            lines[i] = line
+        moves.append(f"{sensor}: wire it to header pin {new_h} (BCM {new}), not pin {old_h} "
+                     f"(BCM {old}): the {table.board(name)} takes BCM {old} ({taken[old]}); "
+                     f"the new site config says pin = {new}")
+    return _join(lines, had_newline), moves
+
+
 def main(argv):
     try:
         command = argv[1]
@@ -221,9 +306,17 @@ def main(argv):
             sys.stdout.write(markdown_table(load_dacs(argv[2])))
         elif command == "remove":
             sys.stdout.write(remove(sys.stdin.read()))
+        elif command == "site-config":
+            new, moves = site_config(sys.stdin.read(), _dac_table(argv[2]), argv[3])
+            sys.stdout.write(new)
+            for move in moves:
+                print(f"moved: {move}", file=sys.stderr)
         else:
             raise IndexError
     except EditError as exc:
+        print(f"bootconfig: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # severed's ConfigError: unknown DAC, unreadable table
         print(f"bootconfig: {exc}", file=sys.stderr)
         return 2
     except (IndexError, KeyError) as exc:

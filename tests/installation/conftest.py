@@ -31,8 +31,9 @@ def source_tree(tmp_path_factory):
     src = tmp_path_factory.mktemp("source")
     for name in ("setup.cfg", "pyproject.toml"):
         shutil.copy(CHECKOUT / name, src / name)
-    (src / "src" / "severed" / "data").mkdir(parents=True)
-    shutil.copy(CHECKOUT / "src/severed/data/dacs.toml", src / "src/severed/data/dacs.toml")
+    # The package itself: install.sh reads the DAC table and its pin rules from it.
+    shutil.copytree(CHECKOUT / "src/severed", src / "src/severed",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for folder in ("docs", "hardware"):
         if (CHECKOUT / folder).is_dir():
             shutil.copytree(CHECKOUT / folder, src / folder)

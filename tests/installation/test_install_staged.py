@@ -3,6 +3,8 @@ idempotence, dry runs and reversal. No test touches the live system."""
 
 import os
 import shlex
+import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -23,8 +25,12 @@ def test_staged_install_on_bookworm(staged_root, install, source_tree):
     unit = root / "etc/systemd/system/severed.service"
     assert unit.read_bytes() == (source_tree / SOURCE_UNIT_PATH).read_bytes()
     assert os.readlink(root / WANTS) == "/etc/systemd/system/severed.service"
-    assert (root / "etc/severed/severed.toml").read_bytes() == \
-        (source_tree / "installation/severed.toml").read_bytes()
+    # The example, naming the board; no sensor had to move for a DAC+.
+    example = (source_tree / "installation/severed.toml").read_text()
+    assert '\n# dac = "hifiberry-dac"\n' in example
+    assert (root / "etc/severed/severed.toml").read_text() == \
+        example.replace('\n# dac = "hifiberry-dac"\n', '\ndac = "hifiberry-dacplus"\n')
+    assert "WIRING" not in out
     journald = (root / "etc/systemd/journald.conf.d/severed.conf").read_text()
     assert "Storage=volatile" in journald.splitlines()
     assert (root / "var/cache/severed").is_dir()
@@ -202,3 +208,81 @@ def test_uninstall_dry_run_changes_nothing(staged_root, install, uninstall, tree
     out = uninstall(root, "--dry-run", "--purge").stdout
     assert tree_state(root) == before
     assert "would: removed /etc/systemd/system/severed.service" in out
+
+
+SEVERED = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "severed"
+
+
+def severed_check(path):
+    proc = subprocess.run([str(SEVERED), "check", str(path)], capture_output=True, text=True,
+                          timeout=60)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def sensor_pins(path):
+    return {name: t["pin"] for name, t in tomllib.loads(path.read_text())["sensors"].items()}
+
+
+def test_amp100_install_moves_the_door_off_its_reset_pin(staged_root, install, tree_state):
+    root = staged_root("firmware")
+    out = install(root, "--dac", "hifiberry-amp100").stdout
+    site = root / "etc/severed/severed.toml"
+    data = tomllib.loads(site.read_text())
+    assert data["audio"]["dac"] == "hifiberry-amp100"
+    assert sensor_pins(site) == {"door": 5, "motion": 27, "reward": 23}
+    assert "pin = 5                       # BCM 5, header pin 29 (moved off BCM 17: " \
+           "the hifiberry-amp100 takes it)" in site.read_text()
+    # The summary tells the technician which wire goes where.
+    notes = out[out.index("notes:"):]
+    assert ("  - WIRING: sensor door: wire it to header pin 29 (BCM 5), not pin 11 (BCM 17): "
+            "the HiFiBerry Amp100 takes BCM 17 (reset line of its DAC); the new site config "
+            "says pin = 5") in notes.splitlines()
+    # What it wrote passes the same check the service runs.
+    rc, said = severed_check(site)
+    assert rc == 0, said
+    # A second run changes nothing and says nothing about wiring.
+    before = tree_state(root)
+    second = install(root).stdout
+    assert tree_state(root) == before
+    assert "changed: nothing (everything was already in place)" in second
+    assert "WIRING" not in second
+
+
+def test_the_unmoved_example_fails_check_for_an_amp100(tmp_path, source_tree):
+    # What install.sh saves the technician from: the example as it is, naming the Amp100.
+    text = (source_tree / "installation/severed.toml").read_text()
+    site = tmp_path / "severed.toml"
+    site.write_text(text.replace('# dac = "hifiberry-dac"', 'dac = "hifiberry-amp100"'))
+    rc, said = severed_check(site)
+    assert rc == 1 and "Traceback" not in said
+    assert "sensor 'door' is on BCM 17, which the HiFiBerry Amp100" in said
+
+
+@pytest.mark.parametrize("dac", ["rpi-digiampplus", "hifiberry-dac", "none"])
+def test_other_boards_keep_the_default_pins_and_pass_check(staged_root, install, dac):
+    root = staged_root("firmware")
+    out = install(root, "--dac", dac).stdout
+    site = root / "etc/severed/severed.toml"
+    assert tomllib.loads(site.read_text())["audio"]["dac"] == dac
+    assert sensor_pins(site) == {"door": 17, "motion": 27, "reward": 23}
+    assert "WIRING" not in out
+    rc, said = severed_check(site)
+    assert rc == 0, said
+
+
+def test_existing_site_config_is_kept_for_a_new_board(staged_root, install):
+    root = staged_root("firmware")
+    site = root / "etc/severed/severed.toml"
+    site.parent.mkdir(parents=True)
+    site.write_text('[sensors.door]\nkind = "door"\npin = 17\n')
+    out = install(root, "--dac", "hifiberry-amp100").stdout
+    assert site.read_text() == '[sensors.door]\nkind = "door"\npin = 17\n'
+    assert "/etc/severed/severed.toml names no DAC: add dac = \"hifiberry-amp100\"" in out
+
+
+def test_show_prints_the_site_config_it_would_write(staged_root, install, tree_state):
+    root = staged_root("firmware")
+    before = tree_state(root)
+    shown = install(root, "--dac", "hifiberry-amp100", "--show", "severed.toml").stdout
+    assert '\ndac = "hifiberry-amp100"\n' in shown and "\npin = 5 " in shown
+    assert tree_state(root) == before
