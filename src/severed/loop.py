@@ -20,6 +20,7 @@ import logging
 import math
 import queue
 import time
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -139,9 +140,25 @@ class RenderLoop:
         """Swap in a new (already validated) site config and show, with a crossfade.
 
         The new engine is built here, on the caller's thread, so the render thread
-        never stalls on it."""
+        never stalls on it. The swap happens on the render thread at the next block
+        boundary; sensor conditioning moves to ``site.sensors`` there too, each sensor
+        keeping its state (``Conditioner.retuned``): a reload never reports a door
+        anew. The GPIO devices are the caller's business (the daemon reopens them when
+        pins change, then calls ``post_levels``)."""
         engine = self._build_engine(show, site)
         self._inbox.put(("reload", site, show, engine))
+
+    def request_sensors(self, specs):
+        """Condition ``specs`` from the next block on, keeping each sensor's state (as a
+        reload does, without touching the show); thread-safe."""
+        self._inbox.put(("sensors", tuple(specs)))
+
+    def post_levels(self, levels, t_clock=None):
+        """Queue sensor levels read from freshly opened pins ({name: 1 active}) as raw
+        edges stamped ``t_clock`` (default: now); a level that is no change is nothing.
+        Names not conditioned (yet) are ignored; thread-safe."""
+        self._inbox.put(("levels", self.clock() if t_clock is None else t_clock,
+                         dict(levels)))
 
     def set_sensor_levels(self, levels):
         """Start conditioning from the sensors' levels at start-up (a door already
@@ -277,22 +294,53 @@ class RenderLoop:
             _, t_clock, sensor, level = item
             if self._clock0 is None:
                 self._clock0 = t_clock
+            if not self.conditioner.knows(sensor):
+                # A sensor dropped by a reload whose device was still closing.
+                log.debug("edge of %s ignored: not a conditioned sensor", sensor)
+                return []
             return self.conditioner.edge(t_clock - self._clock0, sensor, level)
+        if item[0] == "levels":
+            _, t_clock, levels = item
+            if self._clock0 is None:
+                self._clock0 = t_clock
+            out = []
+            for sensor, level in levels.items():
+                if self.conditioner.knows(sensor):
+                    out += self.conditioner.edge(t_clock - self._clock0, sensor, level)
+            return out
         if item[0] == "reload":
-            self._reload(*item[1:])
+            self._reload(*item[1:], t_start)
+        elif item[0] == "sensors":
+            self._retune_sensors(item[1], t_start)
+            self.site = replace(self.site, sensors=item[1])
         return []
 
-    def _reload(self, site, show, engine):
+    def _retune_sensors(self, specs, t_start):
+        """Move conditioning to ``specs`` now (the input clock live, engine time
+        offline), keeping each sensor's state."""
+        if tuple(specs) == self.conditioner.specs:
+            return
+        now = self._input_time() if self.live else t_start
+        self.conditioner = self.conditioner.retuned(specs, now)
+
+    def _reload(self, site, show, engine, t_start):
         old = self.engine
+        self._retune_sensors(site.sensors, t_start)
         self.site, self.show = site, show
         self.machine = ShowMachine(show)
-        scene = self.state.scene if self.state.scene in show.scenes else show.initial_scene
-        self.state = self.machine.initial(self.t)
+        before = self.state
+        scene = before.scene if before.scene in show.scenes else show.initial_scene
+        self.state = _carried_over(self.machine.initial(self.t), before, site.sensors)
         if scene != self.state.scene:
             self.state, _ = self.machine.step(self.state, ev.Event(self.t, "cmd.scene",
                                                                    data={"scene": scene}))
         engine.frame = old.frame
         engine.start(self.state.scene, fade_s=0.0)
+        # A technician's volume and mute, and closed hours, outlive a reload.
+        engine.apply(ev.SetVolume(before.volume_db, 0.0))
+        engine.apply(ev.SetMute(before.muted, 0.0))
+        if old.master.closed:
+            engine.set_closed(True, 0.0)
         self.engine = engine
         self._old_engine = (old, 0, int(RELOAD_CROSSFADE_S * self.sample_rate))
         self.event_log.write({"t": self.t, "type": "reload", "show": show.name,
@@ -360,6 +408,18 @@ class RenderLoop:
             "render_ms_max": round(self.render_s_max * 1000, 2),
             "show": self.show.name,
         }
+
+
+def _carried_over(state, before, sensors):
+    """``state`` (a new show's initial state) knowing what ``before`` knew about the
+    sensors still in ``sensors``: their states (a closed door stays closed for the
+    guards), when motion was last seen, which are faulted; and the volume and mute."""
+    names = {spec.name for spec in sensors}
+    return replace(state,
+                   sensor_states=tuple(p for p in before.sensor_states if p[0] in names),
+                   last_motion=tuple(p for p in before.last_motion if p[0] in names),
+                   faulted=frozenset(n for n in before.faulted if n in names),
+                   volume_db=before.volume_db, muted=before.muted)
 
 
 def _action_record(action, t, reason):
