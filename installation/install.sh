@@ -99,9 +99,15 @@ need_dac() {
     die "say which DAC HAT is fitted: --dac NAME (see hardware/README.md). Known: $(bootconfig dacs "$DACS_TOML" | tr '\n' ' ')"
 }
 previous_dac=""
+# Groups an earlier run created (uninstall.sh --purge removes them again when empty).
+created_groups=()
 if [ -f "$(p "$STATE_FILE")" ]; then
     previous_dac=$(sed -n 's/^dac=//p' "$(p "$STATE_FILE")" | head -n1)
+    while IFS= read -r g; do created_groups+=("$g"); done < <(sed -n 's/^created_group=//p' "$(p "$STATE_FILE")")
 fi
+remember_group() {
+    [[ " ${created_groups[*]} " == *" $1 "* ]] || created_groups+=("$1")
+}
 if [ -z "$dac" ]; then
     if [ -n "$previous_dac" ]; then
         dac=$previous_dac
@@ -214,6 +220,7 @@ make_user() {
     # empty, because the unit's SupplementaryGroups= refuses to start without it.
     if has_group gpio; then kept "group gpio"; else
         act "group gpio (for the unit; this machine has no GPIO)" -- groupadd --system gpio
+        remember_group gpio
     fi
     if has_group severed; then kept "group severed"; else
         act "group severed (technicians join it to use the severed command)" -- \
@@ -458,6 +465,8 @@ read_only_root() {
 
 write_state() {
     printf 'dac=%s\n' "$dac" >"$work/state"
+    local g
+    for g in "${created_groups[@]}"; do printf 'created_group=%s\n' "$g" >>"$work/state"; done
     put_file "$STATE_FILE" "$work/state" 0644
 }
 

@@ -7,8 +7,9 @@
 #   sudo installation/uninstall.sh [--purge]
 #
 # Options:
-#   --purge       also remove /etc/severed, /var/cache/severed, /var/lib/severed and
-#                 the config.txt backup install.sh made
+#   --purge       also remove /etc/severed, /var/cache/severed, /var/lib/severed,
+#                 the config.txt backup install.sh made, and the gpio group if
+#                 install.sh created it and nobody is left in it
 #   --root DIR    uninstall from a staged tree; commands that change the live system are
 #                 recorded in DIR/var/lib/severed/uninstall-actions.log instead of run
 #   --dry-run     print what would change; change nothing
@@ -46,6 +47,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 UNIT=/etc/systemd/system/severed.service
+STATE_FILE=/var/lib/severed/install.state
+# Groups install.sh created (it records them in its state file).
+created_groups=()
+while IFS= read -r g; do created_groups+=("$g"); done < <(sed -n 's/^created_group=//p' "$(p "$STATE_FILE")" 2>/dev/null)
 
 stop_service() {
     if systemd_live; then
@@ -115,6 +120,40 @@ remove_user() {
     fi
 }
 
+# The gpio group install.sh made on a system without one (a dev machine, plain Debian):
+# removed on --purge, but only while nobody else is in it.
+remove_created_groups() {
+    local g members
+    for g in "${created_groups[@]}"; do
+        [ "$g" = gpio ] || continue
+        if staged; then
+            # The group may exist only as a recorded groupadd: the target decides.
+            act "group $g removed (install.sh made it), if it has no members" -- sh -c \
+                "if getent group $g >/dev/null && [ -z \"\$(getent group $g | cut -d: -f4)\" ]; then groupdel $g; fi"
+            continue
+        fi
+        getent group "$g" >/dev/null || { kept "group $g (already absent)"; continue; }
+        members=$(group_members "$g")
+        if [ -n "$members" ]; then
+            kept "group $g (install.sh made it; still used by $members)"
+            NOTES+=("kept the group $g install.sh made: $members still in it (groupdel $g when done)")
+        else
+            act "group $g removed (install.sh made it; no members left)" -- groupdel "$g"
+        fi
+    done
+}
+
+# Users in group $1, as a comma list: its listed members and users having it as primary
+# group, without the severed user this run removes.
+group_members() {
+    local gid listed primary
+    gid=$(getent group "$1" | cut -d: -f3)
+    listed=$(getent group "$1" | cut -d: -f4 | tr ',' '\n')
+    primary=$(getent passwd | awk -F: -v gid="$gid" '$4 == gid { print $1 }')
+    printf '%s\n%s\n' "$listed" "$primary" | { grep -vx -e '' -e severed || true; } |
+        sort -u | paste -sd, -
+}
+
 # Directories install.sh may have created, removed only when nothing else is left in them.
 prune_empty_dirs() {
     local dir
@@ -131,9 +170,16 @@ remove_path /usr/local/bin/severed
 remove_path /opt/severed
 boot_config
 remove_user
-remove_path /var/lib/severed/install.state
 remove_path /var/lib/severed/install-actions.log
+if [ "$purge" -eq 0 ] && [ ${#created_groups[@]} -gt 0 ]; then
+    # Keep the record of the groups install.sh made, for a later --purge (or install).
+    printf 'created_group=%s\n' "${created_groups[@]}" >"$work/state"
+    put_file "$STATE_FILE" "$work/state" 0644
+else
+    remove_path "$STATE_FILE"
+fi
 if [ "$purge" -eq 1 ]; then
+    remove_created_groups
     remove_path /etc/severed
     remove_path /var/cache/severed
     # The staged record of this uninstall lives there too: keep only that file.

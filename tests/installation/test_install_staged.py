@@ -131,7 +131,9 @@ def test_plain_debian_skips_boot_config(staged_root, install):
     assert not (root / "boot").exists()
     apt = next(a for a in actions(root) if a[:2] == ["apt-get", "install"])
     assert "python3-lgpio" not in apt
-    assert (root / "var/lib/severed/install.state").read_text() == "dac=none\n"
+    # Plain Debian has no gpio group: install.sh makes one and remembers that it did.
+    assert (root / "var/lib/severed/install.state").read_text() == \
+        "dac=none\ncreated_group=gpio\n"
 
 
 def test_pi_needs_a_dac_name(staged_root, install, tree_state):
@@ -286,3 +288,56 @@ def test_show_prints_the_site_config_it_would_write(staged_root, install, tree_s
     shown = install(root, "--dac", "hifiberry-amp100", "--show", "severed.toml").stdout
     assert '\ndac = "hifiberry-amp100"\n' in shown and "\npin = 5 " in shown
     assert tree_state(root) == before
+
+
+def uninstall_actions(root):
+    log = root / "var/lib/severed/uninstall-actions.log"
+    return [shlex.split(line) for line in log.read_text().splitlines()]
+
+
+def groupdels(root):
+    """The groups the recorded uninstall deletes (plain or guarded by a member check)."""
+    out = []
+    for a in uninstall_actions(root):
+        if a[0] == "groupdel":
+            out.append(a[1])
+        elif a[:2] == ["sh", "-c"] and "groupdel" in a[2]:
+            out.append(a[2].rsplit("groupdel ", 1)[1].split(";")[0].strip())
+    return out
+
+
+def test_purge_removes_the_gpio_group_install_created(staged_root, install, uninstall,
+                                                      tree_state):
+    root = staged_root("pi-nogpio")
+    install(root, "--dac", "hifiberry-dac")
+    before = tree_state(root)
+    install(root)  # a second run remembers the group it made, and changes nothing
+    assert tree_state(root) == before
+    assert "created_group=gpio" in (root / "var/lib/severed/install.state").read_text()
+    uninstall(root, "--purge")
+    assert groupdels(root) == ["severed", "gpio"]
+    guarded = next(a for a in uninstall_actions(root) if "groupdel gpio" in " ".join(a))
+    # Only while it has no members on the target: someone may have joined it since.
+    assert 'getent group gpio | cut -d: -f4' in guarded[2]
+
+
+def test_purge_keeps_a_gpio_group_install_did_not_create(staged_root, install, uninstall):
+    root = staged_root("firmware")  # Raspberry Pi OS: gpio is there, with pi in it
+    install(root, "--dac", "hifiberry-dac")
+    assert "created_group" not in (root / "var/lib/severed/install.state").read_text()
+    uninstall(root, "--purge")
+    assert groupdels(root) == ["severed"]
+    assert "gpio:x:997:pi" in (root / "etc/group").read_text().splitlines()
+
+
+def test_plain_uninstall_keeps_the_record_for_a_later_purge(staged_root, install, uninstall):
+    root = staged_root("pi-nogpio")
+    install(root, "--dac", "hifiberry-dac")
+    out = uninstall(root).stdout
+    state = root / "var/lib/severed/install.state"
+    assert state.read_text() == "created_group=gpio\n"
+    assert "gpio" not in groupdels(root)
+    assert "kept /etc/severed" in out
+    uninstall(root, "--purge")
+    assert "gpio" in groupdels(root)
+    assert not state.exists()
