@@ -7,12 +7,21 @@ inputs -> control socket -> fade out (under 1 s) -> render thread -> watchdog ->
 sensors -> sink. A clean stop clears the crash record; SIGHUP reloads the site config
 and show, keeping the running ones when the new files are bad.
 
+A reload (SIGHUP, or ``severed reload`` over the control socket) applies the sensor
+section too: one log line per changed sensor ("sensor door: debounce_s 0.05 -> 0.2"),
+conditioning retuned on the render thread with each sensor's state kept, and, when a
+pin, pull, active_state, kind or the pin factory changed, a sensor was added or removed,
+or a sensor was out of service, the GPIO devices closed and opened again. If the new
+devices cannot all be opened, the reason is logged (sensor and pin) and the previous
+sensors are opened again, so the show keeps the sensors it had.
+
 The sound never stops because of a part around it: a sensor that cannot be opened is a
 fault, a control socket that cannot be bound is a warning. Only the render loop itself
 failing ends the process (non-zero, so systemd restarts it; repeated failures lead to
 safe mode: the built-in "safe" show, a quiet room tone, with no sensors).
 """
 
+import dataclasses
 import logging
 import os
 import signal
@@ -32,6 +41,8 @@ FADE_OUT_S = 0.5  # well under the 1 s a stop may take
 HEALTHY_AFTER_S = 60.0
 FIRST_BLOCK_TIMEOUT_S = 30.0
 SAFE_SHOW = "safe"
+# What a gpiozero device is opened with: a change to any of these means reopening it.
+DEVICE_FIELDS = ("kind", "pin", "pull", "active_state")
 
 
 class Daemon:
@@ -57,6 +68,8 @@ class Daemon:
         self._reload_requested = threading.Event()
         self._render_error = None
         self._counter = None  # the crash record, once the daemon is playing
+        self._reload_lock = threading.Lock()  # SIGHUP and the control socket may race
+        self._bank_lock = threading.Lock()  # held while self.bank is being replaced
         self._parts = []  # (name, stop function), in start order
 
     # -- signals -------------------------------------------------------------------
@@ -151,19 +164,29 @@ class Daemon:
                                event_log=event_log, live=True, cache=Cache.for_site(self.site))
 
     def _start_sensors(self):
-        from severed.hardware.sensors import SensorBank
-
-        factory = "mock" if self.simulate else self.site.pin_factory
+        # The part closes whatever bank is current then: a reload may replace it.
+        self._parts.append(("sensors", self._close_bank))
         try:
-            self.bank = SensorBank(self.site.sensors, pin_factory=factory,
-                                   on_edge=self.loop.post_edge, clock=self.loop.clock)
+            self.bank = self._open_bank(self.site)
         except SeveredError as exc:
             log.error("sensors: %s; the show goes on without them", exc)
             return
-        self._parts.append(("sensors", self.bank.close))
         self.loop.set_sensor_levels(self.bank.levels())
         for event in self.bank.fault_events(0.0):
             self.loop.post(event)
+
+    def _open_bank(self, site):
+        from severed.hardware.sensors import SensorBank
+
+        factory = "mock" if self.simulate else site.pin_factory
+        return SensorBank(site.sensors, pin_factory=factory, on_edge=self.loop.post_edge,
+                          clock=self.loop.clock)
+
+    def _close_bank(self):
+        with self._bank_lock:
+            bank, self.bank = self.bank, None
+        if bank is not None:
+            bank.close()
 
     def _start_render_thread(self):
         thread = threading.Thread(target=self._render, name="severed-render", daemon=True)
@@ -199,7 +222,9 @@ class Daemon:
         from severed.service.control import ControlServer, default_path
         from severed.service.handler import ControlHandler
 
-        handler = ControlHandler(self.loop, self.site, self.show, config_path=self.config_path,
+        # The handler's reload goes through apply_reload, so that it reopens sensors.
+        handler = ControlHandler(_ReloadingLoop(self), self.site, self.show,
+                                 config_path=self.config_path,
                                  info=self._info, **({"loader": self.loader} if self.loader else {}))
         path = self.control_path or default_path()
         try:
@@ -216,8 +241,9 @@ class Daemon:
         from severed.hardware.simulate import KeyboardControl, ScenarioDriver
         from severed.loop import scenario_event
 
+        bank = _CurrentBank(self)  # drives the bank of the day, after reloads too
         if self.scenario is not None:
-            driver = ScenarioDriver(self.bank, self.scenario,
+            driver = ScenarioDriver(bank, self.scenario,
                                     on_command=lambda step: self.loop.post(scenario_event(step)))
             driver.start()
             self._parts.append(("scenario", driver.stop))
@@ -228,7 +254,7 @@ class Daemon:
         if sys.stdin.isatty():
             from severed.service.notify import status_line
 
-            keys = KeyboardControl(self.bank, status=lambda: status_line(self.status()),
+            keys = KeyboardControl(bank, status=lambda: status_line(self.status()),
                                    on_quit=self._stop.set)
             keys.start()
             self._parts.append(("keyboard", keys.stop))
@@ -272,13 +298,173 @@ class Daemon:
             for problem in exc.problems:
                 log.error("reload refused, keeping the running show: %s", problem)
             return False
-        self.loop.request_reload(site, show)
-        self.site, self.show = site, show
+        self.apply_reload(site, show)
         log.info("reloaded %s: show '%s'", self.config_path, show.name)
         return True
 
+    def apply_reload(self, site, show):
+        """Swap in a validated site config and show, sensors included (see the module
+        docstring); return the site config now in force (its sensors are the previous
+        ones when the new devices could not be opened)."""
+        with self._reload_lock:
+            if self.safe_mode and site.sensors:
+                log.warning("reload: safe mode plays without sensors; the %d in %s are "
+                            "not opened until a clean stop", len(site.sensors),
+                            self.config_path or "the config")
+                site = _without_sensors(site)
+            old_specs = self.site.sensors
+            for name, pin, text in sensor_changes(old_specs, site.sensors):
+                log.info("sensor %s: %s", name, text, extra={"SENSOR": name, "PIN": pin})
+            reopen = self._needs_reopen(site)
+            # The engine is built first (it takes the longest); conditioning moves to the
+            # new specs on the render thread, before any edge of the new devices.
+            self.loop.request_reload(site, show)
+            if reopen:
+                kept = self._reopen_sensors(site, old_specs)
+                if kept is not None:
+                    site = dataclasses.replace(site, sensors=kept)
+                    self.loop.request_sensors(kept)
+            self.site, self.show = site, show
+            return site
+
+    def _needs_reopen(self, site):
+        if not self.simulate and site.pin_factory != self.site.pin_factory:
+            return True
+        if _device_keys(site.sensors) != _device_keys(self.site.sensors):
+            return True
+        # A sensor out of service (missing, busy, refused at start) gets another try:
+        # fix the wiring, then reload.
+        return bool(site.sensors) and (self.bank is None or bool(self.bank.faults))
+
+    def _reopen_sensors(self, site, old_specs):
+        """Close the sensors and open ``site.sensors``; None when that worked, else the
+        specs opened again instead (the previous ones)."""
+        # Simulation inputs wait (they drive through _bank_lock) rather than find no bank.
+        with self._bank_lock:
+            return self._reopen_locked(site, old_specs)
+
+    def _reopen_locked(self, site, old_specs):
+        old_bank, self.bank = self.bank, None
+        old_faults = dict(old_bank.faults) if old_bank is not None else {}
+        old_levels = old_bank.levels() if old_bank is not None else {}
+        if old_bank is not None:
+            old_bank.close()
+        problems = []
+        try:
+            bank = self._open_bank(site)
+        except SeveredError as exc:
+            pins = {spec.name: spec.pin for spec in site.sensors}
+            name = next((n for n in pins if repr(n) in str(exc)), None)
+            problems.append((name, pins.get(name), str(exc)))
+        else:
+            problems = [(name, _pin_of(site.sensors, name), reason)
+                        for name, reason in bank.faults.items() if name not in old_faults]
+            if problems:
+                bank.close()
+        if not problems:
+            self._install_bank(bank, old_levels, old_faults)
+            return None
+        for name, pin, reason in problems:
+            log.error("reload: sensor %s: %s; keeping the sensors as they were", name or "?",
+                      reason, extra={"SENSOR": name, "PIN": pin})
+        try:
+            bank = self._open_bank(dataclasses.replace(site, sensors=old_specs))
+        except SeveredError as exc:
+            log.error("sensors: %s; the show goes on without them", exc)
+            return tuple(old_specs)
+        self._install_bank(bank, old_levels, old_faults)
+        return tuple(old_specs)
+
+    def _install_bank(self, bank, old_levels, old_faults):
+        """Make ``bank`` the current one and tell the loop its levels and what changed
+        in its faults (the caller holds _bank_lock)."""
+        if self.simulate and bank.factory_name == "mock":
+            # Fresh mock pins read idle: put back the levels the simulation had driven.
+            levels = bank.levels()
+            for name, level in old_levels.items():
+                if name in levels and levels[name] != level:
+                    bank.drive(name, level)
+        self.bank = bank
+        self.loop.post_levels(bank.levels())
+        for event in bank.fault_events(0.0):
+            if event.sensor not in old_faults:
+                self.loop.post(event)
+        for name in bank.levels():
+            if name in old_faults:
+                log.info("sensor %s: open again", name, extra={"SENSOR": name})
+                self.loop.post(Event(0.0, f"{name}.recovered", name, {"reason": "opened"}))
+
+
+class _CurrentBank:
+    """The daemon's SensorBank of the moment, for simulation inputs that outlive a
+    reload (they keep this object; the bank behind it may be replaced)."""
+
+    def __init__(self, daemon):
+        self._daemon = daemon
+
+    def drive(self, name, level):
+        from severed.errors import SensorError
+
+        with self._daemon._bank_lock:
+            bank = self._daemon.bank
+            if bank is None:
+                raise SensorError(f"sensor {name!r}: no sensors are open")
+            bank.drive(name, level)
+
+    def __getattr__(self, name):
+        bank = self._daemon.bank
+        if bank is None:
+            raise AttributeError(name)
+        return getattr(bank, name)
+
+
+class _ReloadingLoop:
+    """The render loop as the control handler sees it: a reload goes through the
+    daemon (sensors included); everything else goes to the loop itself."""
+
+    def __init__(self, daemon):
+        self._daemon = daemon
+
+    def request_reload(self, site, show):
+        self._daemon.apply_reload(site, show)
+
+    def __getattr__(self, name):
+        return getattr(self._daemon.loop, name)
+
+
+def sensor_changes(old_specs, new_specs):
+    """[(name, pin, text)], one for each sensor added, removed or changed, e.g.
+    ``("door", 17, "debounce_s 0.05 -> 0.2")``; pin is the new one (old if removed)."""
+    old = {spec.name: spec for spec in old_specs}
+    new = {spec.name: spec for spec in new_specs}
+    out = []
+    for name, spec in new.items():
+        before = old.get(name)
+        if before is None:
+            out.append((name, spec.pin, f"added ({spec.kind} on GPIO{spec.pin})"))
+        elif before != spec:
+            diffs = [f"{f.name} {_fmt(getattr(before, f.name))} -> "
+                     f"{_fmt(getattr(spec, f.name))}"
+                     for f in dataclasses.fields(spec)
+                     if getattr(before, f.name) != getattr(spec, f.name)]
+            out.append((name, spec.pin, ", ".join(diffs)))
+    for name, spec in old.items():
+        if name not in new:
+            out.append((name, spec.pin, f"removed (was {spec.kind} on GPIO{spec.pin})"))
+    return out
+
+
+def _fmt(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _device_keys(specs):
+    return {tuple(getattr(spec, f) for f in ("name",) + DEVICE_FIELDS) for spec in specs}
+
+
+def _pin_of(specs, name):
+    return next((spec.pin for spec in specs if spec.name == name), None)
+
 
 def _without_sensors(site):
-    from dataclasses import replace
-
-    return replace(site, sensors=())
+    return dataclasses.replace(site, sensors=())
