@@ -365,8 +365,9 @@ class Daemon:
             self._install_bank(bank, old_levels, old_faults)
             return None
         for name, pin, reason in problems:
-            log.error("reload: sensor %s: %s; keeping the sensors as they were", name or "?",
-                      reason, extra={"SENSOR": name, "PIN": pin})
+            log.error("reload: %s: %s; keeping the sensors as they were",
+                      f"sensor {name}" if name else "sensors", reason,
+                      extra={"SENSOR": name, "PIN": pin})
         try:
             bank = self._open_bank(dataclasses.replace(site, sensors=old_specs))
         except SeveredError as exc:
