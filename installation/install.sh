@@ -325,8 +325,13 @@ install_docs() {
 site_config() {
     if [ -f "$(p "$SITE_CONFIG")" ]; then
         kept "$SITE_CONFIG (kept as it is)"
-        if ! grep -qE '^[[:space:]]*dac[[:space:]]*=' "$(p "$SITE_CONFIG")"; then
+        local named
+        named=$(sed -n 's/^[[:space:]]*dac[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' \
+            "$(p "$SITE_CONFIG")" | head -n1)
+        if [ -z "$named" ]; then
             NOTES+=("$SITE_CONFIG names no DAC: add dac = \"$dac\" under [audio], then severed check $SITE_CONFIG tells whether a sensor is on a pin the board takes")
+        elif [ "$named" != "$dac" ]; then
+            NOTES+=("$SITE_CONFIG says dac = \"$named\", but this install is for $dac: set dac = \"$dac\" there and run severed check $SITE_CONFIG (the new board may take a sensor's pin)")
         fi
         return 0
     fi

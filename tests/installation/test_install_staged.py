@@ -105,6 +105,9 @@ def test_changing_the_dac(staged_root, install):
     root = staged_root("firmware")
     install(root, "--dac", "hifiberry-dac")
     out = install(root, "--dac", "wm8960").stdout
+    # The site config is kept, but the technician hears that it names the old board.
+    assert ('/etc/severed/severed.toml says dac = "hifiberry-dac", but this install is for '
+            'wm8960: set dac = "wm8960" there') in out
     config = (root / "boot/firmware/config.txt").read_text()
     assert "dtoverlay=wm8960-soundcard" in config and "dtoverlay=hifiberry-dac\n" not in config
     assert config.count("# --- severed ---") == 1
