@@ -297,3 +297,12 @@ def test_amp100_with_the_default_door_pin_fails():
     assert len(p) == 1
     assert "BCM 17, which the HiFiBerry Amp100" in p[0] and "(reset line of its DAC)" in p[0]
     assert p[0].endswith("(BCM 5, 6, 12, 13, 16, 22, 23, 24, 25, 26 or 27)")
+
+
+def test_no_usual_pin_left_is_said_plainly():
+    text = "[audio]\ndac = 'hifiberry-amp100'\n" + "".join(
+        f"[sensors.s{pin}]\nkind = 'button'\npin = {pin}\n"
+        for pin in (17, 5, 6, 12, 13, 16, 22, 23, 24, 25, 26, 27))
+    p = problems(text)
+    assert len(p) == 1 and p[0].startswith("site.toml:5: sensors.s17.pin: sensor 's17'")
+    assert p[0].endswith("(BCM none of the usual ones is left: free one)")

@@ -52,7 +52,7 @@ def _not_empty(value):
 
 
 def _dac(value):
-    # Read lazily: the DAC table is parsed only when a config names a board.
+    # The table is read on first use, not when this module is imported.
     return dacs.default_table().unknown(value)
 
 
@@ -230,9 +230,11 @@ def _check_sensors(raw, report, dac=None):
 
 
 def _taken_message(table, dac, name, pin, use, declared):
-    free = table.free_sensor_pins(dac, used=declared)
-    shown = (", ".join(map(str, free[:-1])) + f" or {free[-1]}") if len(free) > 1 else \
-        "".join(map(str, free)) or "none left: free one"
+    free = [str(p) for p in table.free_sensor_pins(dac, used=declared)]
+    if not free:
+        shown = "none of the usual ones is left: free one"
+    else:
+        shown = ", ".join(free[:-1]) + " or " + free[-1] if len(free) > 1 else free[0]
     if table.is_named(dac):
         return (f"sensor {name!r} is on BCM {pin}, which the {table.board(dac)} "
                 f"([audio] dac = \"{dac}\") takes ({use}): move the sensor to a pin free "

@@ -27,8 +27,9 @@ Choices:
 * Pins the DAC HAT takes (``dac=``, the site's ``[audio] dac``: that board's pins from
   severed.hardware.dacs; not named: I2S GPIO18-21 and I2C GPIO2/3) and a pin used twice
   are refused with a SensorError naming the sensor and pin: a wiring plan mistake should
-  stop the start, not silence the DAC. A device that fails to open (missing pin, no permission,
-  no GPIO at all) becomes an entry of ``faults`` instead, so the show goes on without it.
+  stop the start, not silence the DAC. A device that fails to open (missing pin, no
+  permission, no GPIO at all) becomes an entry of ``faults`` instead, so the show goes on
+  without it.
 """
 
 import logging
