@@ -305,4 +305,4 @@ def test_no_usual_pin_left_is_said_plainly():
         for pin in (17, 5, 6, 12, 13, 16, 22, 23, 24, 25, 26, 27))
     p = problems(text)
     assert len(p) == 1 and p[0].startswith("site.toml:5: sensors.s17.pin: sensor 's17'")
-    assert p[0].endswith("(BCM none of the usual ones is left: free one)")
+    assert p[0].endswith("(none of the usual ones is left: free one)")

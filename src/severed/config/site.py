@@ -234,10 +234,10 @@ def _taken_message(table, dac, name, pin, use, declared):
     if not free:
         shown = "none of the usual ones is left: free one"
     else:
-        shown = ", ".join(free[:-1]) + " or " + free[-1] if len(free) > 1 else free[0]
+        shown = "BCM " + (", ".join(free[:-1]) + " or " + free[-1] if len(free) > 1 else free[0])
     if table.is_named(dac):
         return (f"sensor {name!r} is on BCM {pin}, which the {table.board(dac)} "
                 f"([audio] dac = \"{dac}\") takes ({use}): move the sensor to a pin free "
-                f"on that board (BCM {shown})")
+                f"on that board ({shown})")
     return (f"sensor {name!r} is on BCM {pin}, which DAC HATs take ({use}): move it to a "
-            f"free pin (BCM {shown}); [audio] dac names your board to check its own pins")
+            f"free pin ({shown}); [audio] dac names your board to check its own pins")
