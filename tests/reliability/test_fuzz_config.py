@@ -4,6 +4,7 @@ ConfigError whose problems all name the file, or in a valid result that plays: n
 another exception, never a hang."""
 
 import contextlib
+import re
 import signal
 
 import numpy as np
@@ -113,6 +114,7 @@ days = ["mon", "tue"]
 fade_s = 10
 
 [audio]
+dac = "none"
 device = "null"
 sample_rate = 48000
 block_frames = 1024
@@ -185,7 +187,9 @@ def lumon_text():
 def dev_site_text():
     from severed.commands.common import dev_site_path
     with open(dev_site_path(), encoding="utf-8") as fh:
-        return fh.read() + DEV_SITE_EXTRA
+        text = fh.read()
+    # DEV_SITE_EXTRA brings a full [audio] table: drop the dev config's own.
+    return re.sub(r"(?ms)^\[audio\]\n.*?(?=^\[)", "", text) + DEV_SITE_EXTRA
 
 
 @pytest.fixture(scope="module")

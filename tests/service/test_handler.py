@@ -116,9 +116,21 @@ def test_reload_applies_a_valid_config(rig, cfg):
     reply = client.request("reload")
     assert loader.calls == ["/etc/severed/severed.toml"]
     assert loop.reloads == [(new_site, new_show)]
-    assert reply["show"] == "other" and reply["restart_needed"] == ["sensors"]
+    assert reply["show"] == "other" and reply["restart_needed"] == []
+    assert "sensors_kept" not in reply
     assert handler.show is new_show
     assert error_of(client, "scene", name="outie").startswith("scene: no scene 'outie'")
+
+
+def test_reload_says_when_the_daemon_kept_the_old_sensors(rig, cfg, monkeypatch):
+    client, loop, loader, handler = rig
+    new_site = SiteConfig(path=cfg.site.path, name="lobby", sensors=cfg.site.sensors[:1])
+    loader.result = (new_site, cfg.show)
+    # The daemon could not open the new pins and reports the site now in force.
+    monkeypatch.setattr(loop, "request_reload", lambda site, show: cfg.site)
+    reply = client.request("reload")
+    assert reply["sensors_kept"].startswith("the new sensor pins could not be opened")
+    assert handler.site is cfg.site
 
 
 def test_reload_refuses_an_invalid_config_and_keeps_the_show(rig, cfg):

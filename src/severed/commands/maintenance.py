@@ -260,6 +260,8 @@ def cmd_reload(args):
             print(f"  {problem}", file=sys.stderr)
         return 1
     print(f"reloaded: show {reply.get('show')}")
+    if reply.get("sensors_kept"):
+        print(f"warning: {reply['sensors_kept']}")
     if reply.get("restart_needed"):
         print(f"changed {', '.join(reply['restart_needed'])}: these take effect after "
               f"sudo systemctl restart severed")

@@ -3,7 +3,8 @@
 Both work through the pins (``bank.drive``), so everything downstream (gpiozero's
 callbacks, edge stamping, conditioning, the show) runs exactly as with real sensors::
 
-    bank = SensorBank(site.sensors, pin_factory="mock", on_edge=loop.post_edge)
+    bank = SensorBank(site.sensors, dac=site.audio.dac, pin_factory="mock",
+                      on_edge=loop.post_edge)
     driver = ScenarioDriver(bank, scenario, on_command=loop.post_command).start()
     keys = KeyboardControl(bank, status=loop.status_line, on_quit=loop.stop)
     keys.start()            # does nothing unless stdin is a terminal

@@ -179,8 +179,8 @@ class Daemon:
         from severed.hardware.sensors import SensorBank
 
         factory = "mock" if self.simulate else site.pin_factory
-        return SensorBank(site.sensors, pin_factory=factory, on_edge=self.loop.post_edge,
-                          clock=self.loop.clock)
+        return SensorBank(site.sensors, dac=site.audio.dac, pin_factory=factory,
+                          on_edge=self.loop.post_edge, clock=self.loop.clock)
 
     def _close_bank(self):
         with self._bank_lock:
@@ -427,7 +427,7 @@ class _ReloadingLoop:
         self._daemon = daemon
 
     def request_reload(self, site, show):
-        self._daemon.apply_reload(site, show)
+        return self._daemon.apply_reload(site, show)
 
     def __getattr__(self, name):
         return getattr(self._daemon.loop, name)

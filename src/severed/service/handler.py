@@ -250,10 +250,23 @@ class ControlHandler:
         except OSError as exc:
             return {"ok": False, "error": f"config not reloaded: cannot read "
                                           f"{exc.filename or self.config_path}: {exc.strerror}"}
-        restart_needed = [key for key in ("audio", "sensors", "pin_factory")
-                          if getattr(site, key, None) != getattr(self.site, key, None)]
-        self.loop.request_reload(site, show)
-        self.site, self.show = site, show
+        # Sensors and the pin factory are reopened by the reload itself; the sound
+        # card is opened once, so its settings wait for a restart.
+        restart_needed = ["audio"] if _sound_card(site) != _sound_card(self.site) else []
+        in_force = self.loop.request_reload(site, show) or site
+        self.site, self.show = in_force, show
         log.info("config reloaded from %s (show %s)", self.config_path,
                  getattr(show, "name", "?"))
-        return {"show": getattr(show, "name", None), "restart_needed": restart_needed}
+        reply = {"show": getattr(show, "name", None), "restart_needed": restart_needed}
+        if getattr(in_force, "sensors", None) != getattr(site, "sensors", None):
+            reply["sensors_kept"] = ("the new sensor pins could not be opened: the "
+                                     "previous sensors are kept (see severed logs)")
+        return reply
+
+
+def _sound_card(site):
+    """The audio settings that need the device reopened (the DAC name only checks pins)."""
+    audio = getattr(site, "audio", None)
+    if audio is None or not hasattr(audio, "dac"):
+        return audio
+    return dataclasses.replace(audio, dac=None)
