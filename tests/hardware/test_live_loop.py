@@ -80,7 +80,8 @@ def test_door_with_motion_changes_scene_and_bounce_is_one_event(rig):
     bank.drive("motion", 1)
     advance(loop, clock, 0.5)
     # A reed switch bouncing as the door shuts: 8 changes 2 ms apart, ending closed
-    # (below the flap limit: a longer storm would quarantine the sensor, on purpose).
+    # (one burst to the flap rule: only chatter that lasts longer than debounce_s
+    # counts more than once).
     for _ in range(4):
         bank.drive("door", 1)
         clock.now += 0.002

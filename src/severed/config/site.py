@@ -109,7 +109,7 @@ SENSOR_FIELDS = (
     Field("hold_s", float, 0.0, min=0.0, max=600.0, doc="an active state lasts at least this"),
     Field("warmup_s", float, None, min=0.0, max=600.0, doc="edges ignored after start"),
     Field("merge_s", float, None, min=0.0, max=600.0, doc="active bursts this close merge"),
-    Field("flap_limit", int, 20, min=2, max=1000, doc="changes in flap_window_s that are a fault"),
+    Field("flap_limit", int, None, min=2, max=1000, doc="changes in flap_window_s that are a fault"),
     Field("flap_window_s", float, 10.0, min=0.1, max=3600.0, doc="window for flap_limit"),
     Field("quarantine_s", float, 300.0, min=0.0, max=86400.0, doc="a flapping sensor is ignored"),
     Field("stuck_after_s", float, 0.0, min=0.0, max=86400.0, doc="active longer is a fault; 0 never"),
@@ -119,12 +119,18 @@ SENSOR_FIELDS = (
 #: Defaults that depend on the kind of sensor (keys absent from the file).
 KIND_DEFAULTS = {
     # A reed switch to GND with the internal pull-up: closed reads low.
-    "door": dict(pull="up", active_state="low", debounce_s=0.05, warmup_s=0.0, merge_s=0.0),
+    "door": dict(pull="up", active_state="low", debounce_s=0.05, warmup_s=0.0, merge_s=0.0,
+                 flap_limit=20),
     # An HC-SR501 drives its output high on motion; it needs about a minute to settle
     # after power-up, and re-triggers in bursts that are one presence.
-    "pir": dict(pull="down", active_state="high", debounce_s=0.1, warmup_s=60.0, merge_s=3.0),
-    "button": dict(pull="up", active_state="low", debounce_s=0.02, warmup_s=0.0, merge_s=0.0),
-    "input": dict(pull="up", active_state="low", debounce_s=0.05, warmup_s=0.0, merge_s=0.0),
+    "pir": dict(pull="down", active_state="high", debounce_s=0.1, warmup_s=60.0, merge_s=3.0,
+                flap_limit=20),
+    # Visitors mash buttons: five presses a second (100 changes in 10 s) is play, not
+    # a fault, while a chattering contact (50 counted changes a second) still trips.
+    "button": dict(pull="up", active_state="low", debounce_s=0.02, warmup_s=0.0, merge_s=0.0,
+                   flap_limit=150),
+    "input": dict(pull="up", active_state="low", debounce_s=0.05, warmup_s=0.0, merge_s=0.0,
+                  flap_limit=20),
 }
 
 
