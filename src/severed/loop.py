@@ -433,4 +433,7 @@ def _action_record(action, t, reason):
         return {"t": t, "type": "volume", "db": action.db}
     if isinstance(action, ev.SetMute):
         return {"t": t, "type": "mute", "muted": action.muted}
+    if isinstance(action, ev.Trigger):
+        return {"t": t, "type": "trigger", "scene": action.scene, "layer": action.layer,
+                "reason": reason}
     return None

@@ -14,6 +14,7 @@ SECTIONS = [
     ("### `[hours]`", site.HOURS_FIELDS), ("### `[sensors.NAME]`", site.SENSOR_FIELDS),
     ("### `[show]`", show.SHOW_FIELDS), ("### `[tension]`", show.TENSION_FIELDS),
     ("### `[scenes.NAME]`", show.SCENE_FIELDS), ("### `[[transitions]]`", show.TRANSITION_FIELDS),
+    ("### `[[reactions]]`", show.REACTION_FIELDS[:3]),  # the guards share one row
     ("## Scenario file", scenario.SCENARIO_FIELDS + scenario.STEP_FIELDS),
 ]
 

@@ -174,3 +174,13 @@ def test_show_checked_against_site(tmp_path):
         f"{f}:11: tension.sensors: no sensor 'lamp' in the site config site.toml",
     ]
     assert warnings == []
+
+
+def test_reaction_events_checked_against_site(tmp_path):
+    f = tmp_path / "show.toml"
+    f.write_text(SHOW.replace("[scenes.innie]\n", '[scenes.innie.layers.ding]\ntype = "cue"\n')
+                 + '[[reactions]]\non = "motoin.start"\ntrigger = "ding"\n')
+    from severed.config import load_show
+    errors, _ = check_show_for_site(load_show(str(f)), load_site_text(SITE, "site.toml"))
+    assert errors == [f"{f}:11: reactions[1].on: no sensor 'motoin' in the site config "
+                      "site.toml (did you mean 'motion'?)"]

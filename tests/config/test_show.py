@@ -261,3 +261,50 @@ def test_builtin_shows_load_cleanly_with_the_real_layer_types():
         assert s.initial_scene in s.scenes
         assert s.transitions or name == "safe", name  # safe mode stays put on purpose
         assert check_show_for_site(s, site) == ([], []), name
+
+
+REACTIVE = """\
+[show]
+initial_scene = "office"
+[scenes.office.layers.stapler]
+type = "cue"
+recipe = "stapler"
+[scenes.office.layers.hum]
+type = "hum"
+[scenes.alarm]
+overlay = true
+[scenes.alarm.layers.bell]
+type = "cue"
+recipe = "elevator_bell"
+"""
+
+
+def test_reactions_build_with_their_guards():
+    s = show(REACTIVE + '[[reactions]]\non = "motion.start"\ntrigger = "stapler"\n'
+                        'if_tension_above = 0.5\n'
+                        '[[reactions]]\nfrom = ["alarm"]\non = "reward.press"\n'
+                        'trigger = "bell"\n')
+    first, second = s.reactions
+    assert (first.sources, first.on, first.layer) == (("*",), "motion.start", "stapler")
+    assert first.guards == Guards(min_tension=0.5)
+    assert (second.sources, second.layer) == (("alarm",), "bell")  # overlays may react
+
+
+@pytest.mark.parametrize("reaction, message", [
+    ('from = "office"\non = "motion.start"\ntrigger = "stapple"',
+     "show.toml:16: reactions[1].trigger: no layer 'stapple' in 'office' "
+     "(did you mean 'stapler'?)"),
+    ('on = "motion.start"\ntrigger = "hum"',
+     "show.toml:15: reactions[1].trigger: layer 'hum' is a 'hum', which has no one-shot "
+     "to play (types that do: cue, motif, sampler)"),
+    ('on = "motion.begin"\ntrigger = "stapler"',
+     "show.toml:14: reactions[1].on: 'begin' is not a sensor state"),
+    ('on = "motion.start"',
+     "show.toml:13: reactions[1].trigger: is required"),
+    ('on = "motion.start"\ntrigger = "stapler"\nif_motion_within = 3',
+     "show.toml:16: reactions[1].if_motion_within: unknown key (did you mean "
+     "'if_motion_within_s'?)"),
+])
+def test_reaction_problems_name_the_key(reaction, message):
+    p = problems(REACTIVE + "[[reactions]]\n" + reaction + "\n")
+    assert len(p) == 1 and p[0].startswith(message), p

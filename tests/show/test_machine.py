@@ -4,7 +4,7 @@ import pytest
 
 from severed.config import load_show_text
 from severed.show.events import (ChangeScene, Event, SetMute, SetOverlay, SetVariable,
-                                 SetVolume)
+                                 SetVolume, Trigger)
 from severed.show.machine import ShowMachine
 
 SHOW = """\
@@ -357,3 +357,64 @@ def test_same_events_give_same_actions():
     a = run(m, m.initial(0.0), *events)
     b = run(m, m.initial(0.0), *events)
     assert a == b
+
+
+REACTIVE = """\
+[show]
+initial_scene = "office"
+[scenes.office.layers.stapler]
+type = "cue"
+recipe = "stapler"
+[scenes.corridor.layers.stapler]
+type = "cue"
+recipe = "stapler"
+[scenes.alarm]
+overlay = true
+[scenes.alarm.layers.bell]
+type = "cue"
+recipe = "elevator_bell"
+
+[[transitions]]
+from = "office"
+to = "corridor"
+on = "door.closed"
+[[transitions]]
+from = "*"
+on = "reward.press"
+overlay = "alarm"
+
+[[reactions]]
+from = "office"
+on = "door.closed"
+trigger = "stapler"
+[[reactions]]
+on = "motion.start"
+trigger = "stapler"
+if_tension_above = 0.2
+[[reactions]]
+from = "alarm"
+on = "motion.start"
+trigger = "bell"
+"""
+
+
+def test_a_reaction_plays_in_the_scene_the_event_happened_in():
+    m = machine(REACTIVE)
+    state, actions = m.step(m.initial(0.0), ev(1.0, "door.closed"))
+    # The office's stapler first, then the change of scene the same event fires.
+    assert not_tension(actions) == [
+        Trigger("stapler", scene="office"),
+        ChangeScene("office", "corridor", 3.0, "equal_power", reason="door.closed")]
+
+
+def test_reaction_guards_and_overlays():
+    m = machine(REACTIVE)
+    state = m.initial(0.0)
+    # Tension 0.15 after the first start: not above 0.2, no stapler.
+    state, actions = m.step(state, ev(1.0, "motion.start"))
+    assert not [a for a in actions if isinstance(a, Trigger)]
+    state, _ = m.step(state, ev(2.0, "motion.stop"))
+    state, _ = m.step(state, ev(3.0, "reward.press"))  # the alarm overlay comes on
+    state, actions = m.step(state, ev(4.0, "motion.start"))  # tension now about 0.29
+    assert [a for a in actions if isinstance(a, Trigger)] == [
+        Trigger("stapler", scene="office"), Trigger("bell", scene="alarm")]

@@ -15,7 +15,7 @@ from severed.errors import ConfigError
 from severed.show.events import KIND_STATES
 
 _MARKS = {
-    "show": ("show", "scenes", "transitions", "tension"),
+    "show": ("show", "scenes", "transitions", "reactions", "tension"),
     "site": ("site", "audio", "hours", "sensors"),
     "scenario": ("timeline", "duration_s", "seed"),
 }
@@ -61,8 +61,9 @@ def check_show_for_site(show, site):
             report.error(key, f"{sensor!r} is a {sensors[sensor].kind} sensor: its states "
                          f"are {' and '.join(states)}, not {state!r}")
 
-    for i, t in enumerate(show.transitions, 1):
-        key = f"transitions[{i}]"
+    rules = [(f"transitions[{i}]", t) for i, t in enumerate(show.transitions, 1)]
+    rules += [(f"reactions[{i}]", r) for i, r in enumerate(show.reactions, 1)]
+    for key, t in rules:
         if t.on and not t.on.startswith("cmd."):
             sensor, _, state = t.on.partition(".")
             check_sensor(f"{key}.on", sensor, state)
@@ -80,7 +81,7 @@ def check_show_for_site(show, site):
 
 def _uses_tension(show):
     if any(t.guards.min_tension is not None or t.guards.max_tension is not None
-           for t in show.transitions):
+           for t in show.transitions + show.reactions):
         return True
     for scene in show.scenes.values():
         for layer in scene.layers:

@@ -118,6 +118,16 @@ class Transition:
 
 
 @dataclass(frozen=True)
+class Reaction:
+    """An event answered by a one-shot in a layer, without changing scene."""
+
+    sources: tuple  # scenes (or overlays) in which it applies; ("*",) for any
+    on: str  # event type
+    layer: str  # the layer to fire, in whichever of the sources is playing
+    guards: Guards = field(default_factory=Guards)
+
+
+@dataclass(frozen=True)
 class TensionSpec:
     """Tension 0..1: each motion start adds ``rise``; it decays to 0 with ``decay_s``."""
 
@@ -136,6 +146,7 @@ class Show:
     tension: TensionSpec = field(default_factory=TensionSpec)
     crossfade_s: float = 3.0
     curve: str = "equal_power"
+    reactions: tuple = ()
 
 
 # ------------------------------------------------------------------- scenario

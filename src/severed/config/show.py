@@ -18,8 +18,8 @@ import importlib.resources
 import os
 import re
 
-from severed.config.model import (Guards, LayerSpec, ReverbSpec, SceneSpec, Show,
-                                  TensionSpec, Transition)
+from severed.config.model import (Guards, LayerSpec, Reaction, ReverbSpec, SceneSpec,
+                                  Show, TensionSpec, Transition)
 from severed.config.schema import (Field, Report, check_table, check_value, did_you_mean,
                                    hand_over_warnings, join_key, parse_toml, read_text,
                                    type_ok)
@@ -60,21 +60,31 @@ REVERB_FIELDS = (
     Field("predelay_ms", float, 10.0, min=0.0, max=500.0, doc="delay before the reverb"),
 )
 
+GUARD_FIELDS = (  # shared by transitions and reactions
+    Field("if_motion_within_s", float, None, min=0.0, max=86400.0),
+    Field("if_no_motion_for_s", float, None, min=0.0, max=86400.0),
+    Field("if_sensor", dict, None, doc="{ sensor = \"state\", ... }"),
+    Field("if_tension_above", float, None, min=0.0, max=1.0),
+    Field("if_tension_below", float, None, min=0.0, max=1.0),
+)
+
 TRANSITION_FIELDS = (
     Field("from", object, None, required=True, doc="a scene, a list of scenes, or \"*\""),
     Field("to", str, None, doc="target scene"),
     Field("overlay", str, None, doc="overlay scene to switch on instead"),
     Field("on", str, None, doc="event that fires it"),
     Field("after_s", float, None, min=0.0, max=86400.0, doc="seconds in the source scene"),
-    Field("if_motion_within_s", float, None, min=0.0, max=86400.0),
-    Field("if_no_motion_for_s", float, None, min=0.0, max=86400.0),
-    Field("if_sensor", dict, None, doc="{ sensor = \"state\", ... }"),
-    Field("if_tension_above", float, None, min=0.0, max=1.0),
-    Field("if_tension_below", float, None, min=0.0, max=1.0),
+) + GUARD_FIELDS + (
     Field("crossfade_s", float, None, min=0.0, max=120.0),
     Field("curve", str, None, choices=CURVES),
     Field("overlay_s", float, None, min=0.0, max=86400.0, doc="overlay off after this long"),
 )
+
+REACTION_FIELDS = (
+    Field("from", object, "*", doc="a scene or overlay, a list of them, or \"*\""),
+    Field("on", str, None, required=True, doc="event that fires it"),
+    Field("trigger", str, None, required=True, doc="layer whose one-shot it plays"),
+) + GUARD_FIELDS
 
 
 def layer_types():
@@ -125,7 +135,7 @@ def load_show_text(text, path=None, warnings=None):
 
 def check_show_data(data, path, report):
     """Build a Show from parsed TOML, reporting problems into ``report``."""
-    sections = ("show", "tension", "scenes", "transitions")
+    sections = ("show", "tension", "scenes", "transitions", "reactions")
     for key in data:
         if key not in sections:
             report.error(key, "unknown section" + did_you_mean(key, sections))
@@ -142,11 +152,12 @@ def check_show_data(data, path, report):
             report.error("show.initial_scene", f"{initial!r} is an overlay scene; the show "
                          "must start in a normal scene")
     transitions = _check_transitions(data.get("transitions", []), scenes or {}, head, report)
+    reactions = _check_reactions(data.get("reactions", []), scenes or {}, report)
     if scenes and initial in scenes:
         _warn_unreachable(initial, scenes, transitions, report)
     return Show(path=str(path) if path is not None else None, name=name,
                 initial_scene=initial or "", scenes=scenes or {},
-                transitions=tuple(transitions),
+                transitions=tuple(transitions), reactions=tuple(reactions),
                 tension=TensionSpec(tension["rise"], tension["decay_s"],
                                     tuple(tension["sensors"])),
                 crossfade_s=head["crossfade_s"], curve=head["curve"])
@@ -308,6 +319,53 @@ def _check_transitions(raw, scenes, head, report):
     return out
 
 
+# ---------------------------------------------------------------------- reactions
+
+def _check_reactions(raw, scenes, report):
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        report.error("reactions", "must be an array of tables: [[reactions]]")
+        return []
+    types = layer_types() if raw else {}
+    out = []
+    for i, table in enumerate(raw, 1):
+        key = f"reactions[{i}]"
+        v = check_table(table, REACTION_FIELDS, key, report)
+        sources = _check_sources(v["from"], scenes, join_key(key, "from"), report,
+                                 overlays=True)
+        if v["on"] is not None:
+            msg = check_event_name(v["on"])
+            if msg:
+                report.error(join_key(key, "on"), msg)
+        layer = v["trigger"]
+        if layer is not None and scenes and sources:
+            _check_trigger_layer(layer, sources, scenes, types, join_key(key, "trigger"),
+                                 report)
+        guards = _check_guards(v, key, report)
+        if layer is not None and v["on"] is not None:
+            out.append(Reaction(sources=sources, on=v["on"], layer=layer, guards=guards))
+    return out
+
+
+def _check_trigger_layer(layer, sources, scenes, types, key, report):
+    """The layer must be in one of the sources and be of a type with a one-shot."""
+    from severed.engine.layers.base import Layer
+
+    names = list(scenes) if sources == ("*",) else [n for n in sources if n in scenes]
+    specs = [spec for n in names for spec in scenes[n].layers if spec.name == layer]
+    if not specs:
+        known = sorted({spec.name for n in names for spec in scenes[n].layers})
+        where = "any scene" if sources == ("*",) else ", ".join(repr(n) for n in names)
+        report.error(key, f"no layer {layer!r} in {where}" + did_you_mean(layer, known))
+        return
+    for spec in specs:
+        cls = types.get(spec.type)
+        if cls is not None and cls.trigger is Layer.trigger:
+            playable = sorted(t for t, c in types.items() if c.trigger is not Layer.trigger)
+            report.error(key, f"layer {layer!r} is a {spec.type!r}, which has no one-shot "
+                         f"to play (types that do: {', '.join(playable)})")
+            return
+
+
 def check_event_name(name):
     """A message when ``name`` is not ``sensor.state`` or ``cmd.COMMAND``, else None."""
     m = _EVENT.match(name)
@@ -326,7 +384,7 @@ def check_event_name(name):
     return None
 
 
-def _check_sources(raw, scenes, key, report):
+def _check_sources(raw, scenes, key, report, overlays=False):
     if raw is None:
         return ()
     names = [raw] if isinstance(raw, str) else raw
@@ -342,7 +400,7 @@ def _check_sources(raw, scenes, key, report):
             break
         if n not in scenes:
             report.error(key, f"no scene {n!r}" + did_you_mean(n, list(scenes)))
-        elif scenes[n].overlay:
+        elif scenes[n].overlay and not overlays:
             report.error(key, f"{n!r} is an overlay scene; transitions start from the "
                          "scene playing underneath")
     return tuple(names)

@@ -75,8 +75,8 @@ class Engine:
         elif isinstance(action, ev.SetMute):
             self.master.update(action.ramp_s, muted=action.muted)
         elif isinstance(action, ev.Trigger):
-            for scene in self.scenes.values():
-                if scene.audible:
+            for name, scene in self.scenes.items():
+                if scene.audible and action.scene in (None, name):
                     for slot in scene.slots:
                         if slot.spec.name == action.layer:
                             slot.layer.trigger(action.what)

@@ -96,7 +96,9 @@ class SetMute:
 
 @dataclass(frozen=True)
 class Trigger:
-    """Fire a one-shot in a layer of the current scene (or every layer named so)."""
+    """Fire a one-shot in the layer ``layer`` of ``scene`` (None: of every audible
+    scene that has a layer so named)."""
 
     layer: str
     what: str = "hit"
+    scene: str | None = None

@@ -9,8 +9,8 @@ state and the time (engine seconds)::
     state, actions = machine.tick(state, t=12.6)      # timers, overlay timeouts, tension
     deadline = machine.next_deadline(state)           # when tick next has work, or None
 
-``actions`` is a list of ChangeScene, SetOverlay, SetVariable, SetVolume and SetMute
-(severed.show.events) for the engine to carry out, in order.
+``actions`` is a list of ChangeScene, SetOverlay, SetVariable, SetVolume, SetMute and
+Trigger (severed.show.events) for the engine to carry out, in order.
 
 Rules:
 - Transitions are tried in file order; the first whose source matches the current scene
@@ -32,6 +32,10 @@ Rules:
   cmd.volume (data: db) -> SetVolume; cmd.mute / cmd.unmute -> SetMute; cmd.trigger
   (data: event) is handled as that sensor event at the same time. Transitions whose
   ``on`` is a command fire after its own handling.
+- Reactions: every reaction whose ``on`` is the event, whose guards hold and whose
+  ``from`` names the scene or an overlay playing (or is "*") fires a Trigger of its
+  layer in that scene, before any transition the event fires, so a one-shot plays
+  in the scene where the event happened.
 - ``*.fault`` marks a sensor faulted (its state and motion are ignored by guards) and
   ``*.recovered`` clears it. Unknown events and bad command data are ignored: the
   machine never raises on input.
@@ -41,7 +45,7 @@ import math
 from dataclasses import dataclass, replace
 
 from severed.show.events import (KIND_STATES, ChangeScene, Event, SetMute, SetOverlay,
-                                 SetVariable, SetVolume)
+                                 SetVariable, SetVolume, Trigger)
 
 #: Tension changes smaller than this are not worth sending to the engine.
 TENSION_STEP = 0.01
@@ -150,6 +154,7 @@ class ShowMachine:
         else:
             state = self._sensor_update(state, event, kind, name)
             actions = []
+        actions += self._reactions_to(state, event)
         state, more = self._transitions_on(state, event)
         return state, actions + more
 
@@ -230,6 +235,21 @@ class ShowMachine:
             new_state, actions = self._fire(state, tr, event.t, event.type)
             return new_state, actions
         return state, []
+
+    def _reactions_to(self, state, event):
+        """Triggers for the reactions to ``event`` in the scene and overlays playing
+        when it happened (before any transition it fires)."""
+        playing = (state.scene,) + state.overlay_names
+        triggers = []
+        for reaction in self.show.reactions:
+            if reaction.on != event.type or not self._guards_hold(reaction, state, event.t):
+                continue
+            for scene in playing:
+                if reaction.sources != ("*",) and scene not in reaction.sources:
+                    continue
+                if any(spec.name == reaction.layer for spec in self.scenes[scene].layers):
+                    triggers.append(Trigger(reaction.layer, scene=scene))
+        return triggers
 
     def _fire(self, state, tr, t, reason):
         if tr.to is not None:
