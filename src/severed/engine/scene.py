@@ -12,10 +12,11 @@ and joins the dry bus. The scene's fade level (0..1) follows crossfade curves:
 Cuts (``glitch``, ``silence`` layers) are the scene's own: the scene gives its
 :class:`SceneCut` to every layer's context, and after all layers and the reverb have
 rendered it multiplies what it contributes to the block by the curve, when a layer
-shaped it (see ``engine/layers/base.py``). A scene that may cut renders into a bus of
-its own when another scene has already written into the block, so that its cuts
-silence only itself; the first scene of a block renders in place (the usual case,
-one scene playing, costs nothing more).
+shaped it (see ``engine/layers/base.py``). The cut-making layers run first, each into
+a buffer of its own, so the block's cut is known before anything is mixed: in a block
+that holds a cut, a scene that is not the first to write into the block mixes into a
+bus of its own, so that the cut silences only it. A block without a cut costs nothing
+more than before cuts existed.
 """
 
 import logging
@@ -72,7 +73,10 @@ class SceneMix:
                 rng=np.random.default_rng(layer_seed(seed, spec.name, layer_spec.name)),
                 mains_hz=mains_hz, cache=cache, show_dir=show_dir, scene_cut=self.cut)
             self.slots.append(LayerSlot(cls(ctx, layer_spec.params), layer_spec))
-        self.may_cut = any(slot.enabled and slot.layer.CUTS_SCENE for slot in self.slots)
+        # Cut-making layers run first, each into its own buffer (see _render_layers).
+        self._cutter_slots = [sl for sl in self.slots if sl.layer.CUTS_SCENE]
+        self._cutter_gains = [None] * len(self._cutter_slots)
+        self._others = [sl for sl in self.slots if not sl.layer.CUTS_SCENE]
         rv = spec.reverb
         self.has_send = any(not s.send.constant or s.send.v > 0 for s in self.slots)
         self.reverb = (Reverb(sample_rate, decay_s=rv.decay_s, damping=rv.damping,
@@ -84,7 +88,8 @@ class SceneMix:
         self._send = np.zeros(shape, np.float32)
         self._wet = np.zeros(shape, np.float32)
         self._mixed = np.zeros(shape, np.float32)
-        self._bus = np.zeros(shape, np.float32) if self.may_cut else None
+        self._cutter_bufs = [np.zeros(shape, np.float32) for _ in self._cutter_slots]
+        self._bus = np.zeros(shape, np.float32) if self._cutter_slots else None
         self._dry_curve = np.zeros(max_frames, np.float32)
         self._send_curve = np.zeros(max_frames, np.float32)
         self._fade = np.zeros(max_frames, np.float64)
@@ -172,57 +177,79 @@ class SceneMix:
         the scene may render (and cut) in place."""
         self.cut.reopen()  # the last block's cut, if any, is done
         level = self._fade_curve(frame, frames)
-        layers = not (isinstance(level, float) and level == 0.0)
-        bus = out
-        if self.may_cut and layers and not out_empty:
-            bus = self._bus
-            bus[:frames].fill(0.0)
         sending = False
-        if layers:
-            sending = self._render_layers(bus, frames, level, controls)
+        bus = out
+        if not (isinstance(level, float) and level == 0.0):
+            bus, sending = self._render_layers(out, frames, level, controls, out_empty)
         self._render_reverb(bus, frames, sending)
         self.cut.apply(bus, frames)
         if bus is not out:
             out[:frames] += bus[:frames]
 
-    def _render_layers(self, out, frames, level, controls):
+    def _render_layers(self, out, frames, level, controls, out_empty):
+        """Mix the layers into out, or into the scene's bus when this block holds a cut
+        and another scene has written into out already; return (where, sending)."""
         ctl = Controls(t=controls.t, scene_s=controls.t - self.entered_at,
                        tension=controls.tension)
-        buf = self._layer_buf[:frames]
-        mixed = self._mixed[:frames]
-        send = self._send[:frames]
+        # Cut-makers first, each into a buffer of its own: once they have run, this
+        # block's cut is known, before anything is mixed.
+        gains, cutters, bufs = self._cutter_gains, self._cutter_slots, self._cutter_bufs
+        for k, slot in enumerate(cutters):
+            gains[k] = self._run(slot, bufs[k][:frames], frames, ctl)
+        bus = out
+        if not self.cut.open and not out_empty:
+            bus = self._bus
+            bus[:frames].fill(0.0)
         sending = False
-        for slot in self.slots:
-            if not slot.enabled:
-                continue
-            g = _gain(slot.gain_db.value(ctl))
-            if g == 0.0 and slot.gain == 0.0 and not slot.layer.ALWAYS_RUN:
-                slot.send_level = slot.send.value(ctl)
-                continue  # silent before and after this block: nothing to hear
-            buf.fill(0.0)
-            try:
-                slot.layer.process(buf, frames, ctl)
-            except Exception:  # a broken layer goes quiet; the show goes on
-                log.exception("layer %s failed and is now silent", slot.layer.ctx.name)
-                slot.enabled = False
-                slot.fault = "failed while rendering"
-                continue
-            if not np.isfinite(buf.sum()):
-                self._quarantine_samples(slot, buf)
-            dry = self._curve(slot.gain, g, level, frames, self._dry_curve)
-            slot.gain = g
-            _mix(out[:frames], buf, dry, mixed)
-            s = slot.send.value(ctl)
-            prev = slot.send_level
-            slot.send_level = s
-            if s == 0.0 and not prev:
-                continue
-            wet = self._curve(prev, s, dry, frames, self._send_curve)
-            if not sending:
-                send.fill(0.0)
-                sending = True
-            _mix(send, buf, wet, mixed)
-        return sending
+        for k, slot in enumerate(cutters):
+            sending = self._mix_layer(slot, bufs[k][:frames], gains[k], bus, level, frames,
+                                      ctl, sending)
+        buf = self._layer_buf[:frames]
+        for slot in self._others:
+            g = self._run(slot, buf, frames, ctl)
+            sending = self._mix_layer(slot, buf, g, bus, level, frames, ctl, sending)
+        return bus, sending
+
+    def _mix_layer(self, slot, buf, g, bus, level, frames, ctl, sending):
+        """Add a rendered layer (gain ``g``; None: nothing to add) into the bus and the
+        reverb send; return whether the send bus carries sound in this block."""
+        if g is None:
+            return sending
+        dry = self._curve(slot.gain, g, level, frames, self._dry_curve)
+        slot.gain = g
+        _mix(bus[:frames], buf, dry, self._mixed[:frames])
+        s = slot.send.value(ctl)
+        prev = slot.send_level
+        slot.send_level = s
+        if s == 0.0 and not prev:
+            return sending
+        wet = self._curve(prev, s, dry, frames, self._send_curve)
+        send = self._send[:frames]
+        if not sending:
+            send.fill(0.0)
+        _mix(send, buf, wet, self._mixed[:frames])
+        return True
+
+    def _run(self, slot, buf, frames, ctl):
+        """Render one layer into buf (cleared first); return its gain for this block, or
+        None when there is nothing of it to mix."""
+        if not slot.enabled:
+            return None
+        g = _gain(slot.gain_db.value(ctl))
+        if g == 0.0 and slot.gain == 0.0 and not slot.layer.ALWAYS_RUN:
+            slot.send_level = slot.send.value(ctl)
+            return None  # silent before and after this block: nothing to hear
+        buf.fill(0.0)
+        try:
+            slot.layer.process(buf, frames, ctl)
+        except Exception:  # a broken layer goes quiet; the show goes on
+            log.exception("layer %s failed and is now silent", slot.layer.ctx.name)
+            slot.enabled = False
+            slot.fault = "failed while rendering"
+            return None
+        if not np.isfinite(buf.sum()):
+            self._quarantine_samples(slot, buf)
+        return g
 
     def _quarantine_samples(self, slot, buf):
         """A layer made NaN or infinity (damaged audio on disk, a filter blown up): zero

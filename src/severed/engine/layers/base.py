@@ -154,8 +154,8 @@ class Layer:
     #: layers of its scene) sets this to run regardless.
     ALWAYS_RUN: ClassVar[bool] = False
     #: True for a layer type that writes its scene's cut curve (``ctx.scene_cut``). The
-    #: scene then keeps a bus of its own, for blocks it shares with another scene, so
-    #: that its cuts silence only itself.
+    #: scene runs such layers before the others, each into a buffer of its own, so
+    #: that it knows whether the block holds a cut before it mixes anything.
     CUTS_SCENE: ClassVar[bool] = False
 
     def __init__(self, ctx, params):
