@@ -1,10 +1,16 @@
-"""A made-up layer type, registered only for the tests that need it, so show checking
+"""Shared by every test folder: this folder on the import path (for ``capture_sink``),
+and a made-up layer type, registered only for the tests that need it, so show checking
 can be tested whatever layer types the engine offers."""
+
+import os
+import sys
 
 import pytest
 
 from severed.engine.layers.base import LAYER_TYPES, Layer
 from severed.engine.params import Param
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 class ToneTestLayer(Layer):

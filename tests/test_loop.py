@@ -11,8 +11,9 @@ import pytest
 
 from severed.commands.common import load_inputs
 from severed.config import load_scenario_text, load_show_text
-from severed.hardware.sinks import NullSink
 from severed.loop import RenderLoop
+
+from capture_sink import Capture
 
 SHOW = """
 [show]
@@ -56,18 +57,6 @@ at_s = 1.02
 sensor = "door"
 level = 1
 """
-
-
-class Capture(NullSink):
-    def __init__(self):
-        super().__init__()
-        self.blocks = []
-
-    def write(self, block):
-        self.blocks.append(block.copy())
-
-    def audio(self):
-        return np.concatenate(self.blocks)
 
 
 def run_loop(block, tmp_path):

@@ -6,8 +6,9 @@ import pytest
 
 from severed.commands.common import load_inputs
 from severed.config import load_scenario_text, load_show_text
-from severed.hardware.sinks import NullSink
 from severed.loop import RenderLoop
+
+from capture_sink import Capture
 
 SR = 48000
 LOOKAHEAD = int(round(0.005 * SR))  # the master limiter delays everything by 5 ms
@@ -58,15 +59,6 @@ level = 1
 """
 
 
-class Capture(NullSink):
-    def __init__(self):
-        super().__init__()
-        self.blocks = []
-
-    def write(self, block):
-        self.blocks.append(block.copy())
-
-
 def dbfs(x):
     return 20 * np.log10(max(float(np.abs(x).max()), 1e-12))
 
@@ -79,7 +71,7 @@ def rendered():
     sink = Capture()
     loop = RenderLoop(show, site, sink, scenario=scenario, block_frames=1024, seed=1)
     loop.run(seconds=scenario.duration_s)
-    return loop.event_log.recent, np.concatenate(sink.blocks)[:, 0]
+    return loop.event_log.recent, sink.audio()[:, 0]
 
 
 def test_the_one_shot_starts_on_the_event_sample(rendered):

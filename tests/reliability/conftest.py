@@ -1,6 +1,6 @@
 """Shared pieces of the reliability tests: the soak module (benchmarks/soak.py), the
-dev site and the lumon show; ``tomlgen`` and ``capture_sink`` importable (by names no
-other test folder uses: every folder's conftest shares one module name)."""
+dev site and the lumon show; ``tomlgen`` importable (by a name no other test folder
+uses: every folder's conftest shares one module name)."""
 
 import importlib.util
 import os

@@ -308,6 +308,7 @@ def test_non_finite_samples_in_a_cache_entry_do_not_poison_the_output(site, tmp_
 TRUNCATE_WHILE_PLAYING = r"""
 import glob, os, sys
 sys.path.insert(0, sys.argv[2])
+sys.path.insert(0, os.path.dirname(sys.argv[2]))
 from capture_sink import Capture
 from test_faults import sampled_show
 from severed.commands.common import load_inputs

@@ -1,4 +1,5 @@
-"""A sink that keeps what it is given, for the reliability tests."""
+"""A sink that keeps what it is given, for tests that measure the rendered audio
+(importable from every test folder: tests/conftest.py puts this folder on the path)."""
 
 import numpy as np
 
