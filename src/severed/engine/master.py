@@ -14,6 +14,7 @@ Everything the show makes passes here last, in this order:
 import numpy as np
 
 from severed.engine.dsp.filters import Biquad
+from severed.engine.dsp.modulation import linear_ramp
 from severed.engine.limiter import Limiter
 
 SUBSONIC_HZ = 20.0
@@ -32,7 +33,6 @@ class GainRamp:
         self.target = float(gain)
         self.step = 0.0  # change per frame while moving
         self._ramp = np.empty(max_frames, np.float32)
-        self._base = np.arange(1, max_frames + 1, dtype=np.float32)
 
     def set(self, gain, ramp_s):
         self.target = float(gain)
@@ -49,9 +49,7 @@ class GainRamp:
             if self.value != 1.0:
                 np.multiply(block[:frames], np.float32(self.value), out=block[:frames])
             return
-        ramp = self._ramp[:frames]
-        np.multiply(self._base[:frames], np.float32(self.step), out=ramp)
-        ramp += np.float32(self.value)
+        ramp = linear_ramp(self._ramp[:frames], self.value, self.step)
         lo, hi = sorted((self.value, self.target))
         np.clip(ramp, lo, hi, out=ramp)
         self.value = float(ramp[-1])

@@ -25,6 +25,7 @@ import zlib
 
 import numpy as np
 
+from severed.engine.dsp.modulation import linear_ramp
 from severed.engine.dsp.reverb import Reverb
 from severed.engine.layers import LAYER_TYPES
 from severed.engine.layers.base import LayerContext, SceneCut
@@ -93,7 +94,6 @@ class SceneMix:
         self._dry_curve = np.zeros(max_frames, np.float32)
         self._send_curve = np.zeros(max_frames, np.float32)
         self._fade = np.zeros(max_frames, np.float64)
-        self._base = np.arange(1, max_frames + 1, dtype=np.float32)
         self._frame_idx = np.arange(max_frames, dtype=np.float64)
         # Fade state: level goes from `fade_from` to `fade_to` along `curve`, starting at
         # engine frame `fade_start`, over `fade_frames`.
@@ -271,8 +271,7 @@ class SceneMix:
         if prev is None or prev == new:
             curve.fill(new)
         else:
-            np.multiply(self._base[:frames], np.float32((new - prev) / frames), out=curve)
-            curve += np.float32(prev)
+            linear_ramp(curve, prev, (new - prev) / frames)
         curve *= scale
         return curve
 

@@ -2,6 +2,8 @@
 
 - :class:`Smoother` turns a parameter that jumps into one that ramps, per sample
   (``ramp``) or per block (``next_block``), so no change of gain, cutoff or drive is a step.
+- :func:`linear_ramp` writes one block of a linear ramp: the per-sample gain of the
+  smoother, the master's gain and a scene's layer mix all come from it.
 - :class:`Lfo` is a control-rate low-frequency oscillator read at engine time ``t``.
 - :class:`Drift` is the "analog" wander of a bank of voices: a slow, bounded random walk.
 
@@ -24,15 +26,26 @@ import numpy as np
 
 LFO_SHAPES = ("sine", "triangle", "square", "saw", "random")
 
-_COUNT = np.arange(1, 1, dtype=np.float64)  # 1..n, grown on demand, shared
+_COUNT = np.arange(1, 1, dtype=np.float32)  # 1..n, grown on demand, shared
 
 
 def _count(n):
-    """float64 array 1..n (a shared, read-only view; grows only the first time n is seen)."""
+    """float32 array 1..n (a shared, read-only view; grows only the first time n is seen)."""
     global _COUNT
     if len(_COUNT) < n:
-        _COUNT = np.arange(1, max(n, 4096) + 1, dtype=np.float64)
+        _COUNT = np.arange(1, max(n, 4096) + 1, dtype=np.float32)
     return _COUNT[:n]
+
+
+def linear_ramp(out, start, step):
+    """Write ``start + step * k`` for k = 1..len(out) into ``out`` (float32, 1-D) and
+    return it: the next block of a ramp whose last sample handed out was ``start``, so
+    consecutive blocks join without a step. No allocation. In float32 (a third of the
+    float64 cost; ample for gains): callers keep their running value in a Python float,
+    so rounding never accumulates from block to block."""
+    np.multiply(_count(len(out)), np.float32(step), out=out)
+    out += np.float32(start)
+    return out
 
 
 class Smoother:
@@ -93,8 +106,7 @@ class Smoother:
             view.fill(self._value)
             return view
         n = min(frames, self._left)
-        np.multiply(_count(n), self._step, out=view[:n], casting="same_kind")
-        np.add(view[:n], self._value, out=view[:n])
+        linear_ramp(view[:n], self._value, self._step)
         self._advance(n)
         if n < frames:
             view[n:].fill(self._value)
