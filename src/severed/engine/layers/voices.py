@@ -200,9 +200,10 @@ class VoiceBank:
         ch = self.chans
         pos = self._pos[:m].reshape(rows, frames)
         whole = self._whole[:m].reshape(rows, frames)
-        np.modf(pos, out=(pos, whole))  # where the note sounds, pos >= 0: floor
+        np.floor(pos, out=whole)
         i0 = self._i0[:m].reshape(rows, frames)
         np.copyto(i0, whole, casting="unsafe")
+        pos -= whole  # in float64: subtracting i0 would cast through a buffer
         frac = self._frac[:m].reshape(rows, frames)
         np.copyto(frac, pos, casting="same_kind")
         w = self._w[:m].reshape(rows, frames)
