@@ -37,6 +37,7 @@ class Engine:
             for name, spec in show.scenes.items()
         }
         self.current = None
+        self._heard = []  # the scenes heard in the block being rendered
         self.master = Master(sample_rate, channels, max_frames, trim_db=trim_db)
         self.tone = TestTone(sample_rate, channels, max_frames)
 
@@ -90,11 +91,16 @@ class Engine:
         block = out[:frames]
         block.fill(0.0)
         controls = Controls(t=self.t, tension=self.tension)
-        out_empty = True  # the first scene renders in place; see SceneMix.render
+        heard = self._heard
+        heard.clear()
         for scene in self.scenes.values():
             if scene.audible:
-                scene.render(out, frames, self.frame, controls, out_empty)
-                out_empty = False
+                heard.append(scene)
+        # One scene heard alone leaves its cut to the master (after the high-pass).
+        alone = len(heard) == 1 and not self.tone.active
+        cut = None
+        for i, scene in enumerate(heard):  # the first renders in place (out is empty)
+            cut = scene.render(out, frames, self.frame, controls, i == 0, alone)
         self.tone.render(out, frames)
-        self.master.process(out, frames)
+        self.master.process(out, frames, cut)
         self.frame += frames

@@ -8,6 +8,7 @@ Everything the show makes passes here last, in this order:
   speakers below what they can play (-12 dB at 10 Hz; 30-45 Hz pass within 0.8 dB).
   One section rather than two: it runs on every block, and 12 dB/octave is enough
   below a drone that sits at 30 Hz or above;
+- the cut of the scene, when one scene alone is heard (see ``process``);
 - the look-ahead limiter holding every sample at or below the ceiling (-1 dBFS).
 """
 
@@ -85,7 +86,11 @@ class Master:
             self.trim_db = trim_db
         self.gain.set(self.target_gain(), ramp_s)
 
-    def process(self, block, frames):
+    def process(self, block, frames, cut=None):
+        """Gain, high-pass and limit block[:frames] in place. ``cut``: the SceneCut of
+        the only scene heard in the block, applied after the high-pass: a cut made
+        before it would set the filter ringing, letting go of the lowest frequencies
+        it was holding back (a thump of up to -30 dBFS after a sub-bass drone)."""
         if not np.isfinite(block[:frames].sum()):
             # Last line of defence (layers are checked one by one): never let a NaN
             # into the high-pass, whose state would keep it for ever.
@@ -93,6 +98,8 @@ class Master:
             self.reset()
         self.gain.apply(block, frames)
         self.highpass.process(block[:frames], block[:frames])
+        if cut is not None:
+            cut.apply(block, frames)
         self.limiter.process(block, frames)
 
     def reset(self):

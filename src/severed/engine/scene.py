@@ -15,8 +15,9 @@ rendered it multiplies what it contributes to the block by the curve, when a lay
 shaped it (see ``engine/layers/base.py``). The cut-making layers run first, each into
 a buffer of its own, so the block's cut is known before anything is mixed: in a block
 that holds a cut, a scene that is not the first to write into the block mixes into a
-bus of its own, so that the cut silences only it. A block without a cut costs nothing
-more than before cuts existed.
+bus of its own, so that the cut silences only it. A scene heard alone hands its cut
+to the engine, which applies it after the master's high-pass (see ``Master.process``).
+A block without a cut costs nothing more than before cuts existed.
 """
 
 import logging
@@ -166,7 +167,7 @@ class SceneMix:
             self.reverb.reset()
         self.reverb_idle_s = math.inf
 
-    def render(self, out, frames, frame, controls, out_empty=False):
+    def render(self, out, frames, frame, controls, out_empty=False, alone=False):
         """Add this scene, at its fade level, into out[:frames].
 
         The fade applies to the dry sound and to what is sent to the reverb, not to the
@@ -174,7 +175,9 @@ class SceneMix:
         own (cutting it would be heard). A cut applies to both, the reverb's output
         included, but only to what is heard: the reverb keeps its input under a cut.
         ``out_empty``: nothing has been added into out[:frames] in this block yet, so
-        the scene may render (and cut) in place."""
+        the scene may render (and cut) in place. ``alone``: nothing else is heard in
+        this block; the scene then leaves its cut to the caller, returning the
+        SceneCut to apply (after the master's high-pass), or None."""
         self.cut.reopen()  # the last block's cut, if any, is done
         level = self._fade_curve(frame, frames)
         sending = False
@@ -182,9 +185,12 @@ class SceneMix:
         if not (isinstance(level, float) and level == 0.0):
             bus, sending = self._render_layers(out, frames, level, controls, out_empty)
         self._render_reverb(bus, frames, sending)
+        if alone:
+            return None if self.cut.open else self.cut
         self.cut.apply(bus, frames)
         if bus is not out:
             out[:frames] += bus[:frames]
+        return None
 
     def _render_layers(self, out, frames, level, controls, out_empty):
         """Mix the layers into out, or into the scene's bus when this block holds a cut

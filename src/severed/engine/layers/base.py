@@ -16,7 +16,8 @@ writes a gain curve into ``ctx.scene_cut`` (a :class:`SceneCut`) during ``proces
 ``ctx.scene_cut.shape(gain, start, stop)`` multiplies frames ``start:stop`` of the
 block's curve by ``gain`` (1 plays, 0 silent). After all its layers have rendered,
 the scene multiplies everything it contributes to the block (every layer, its reverb
-return) by the curve, when some layer shaped it; each scene has its own curve, made
+return) by the curve, when some layer shaped it (or, when it is the only scene heard,
+the master does, after its sub-sonic high-pass); each scene has its own curve, made
 with the scene. So layer order in a scene's table does not matter, a cut is silence
 (pads, hums and noise beds included), and a cut in one scene never reaches another.
 The scene's layers and reverb keep running under a cut: sound comes back as after a
