@@ -7,12 +7,13 @@
 
 A started note is a record (start frame, length, rate, gain, source); each ``render``
 mixes only the frames of every sounding note that fall in that block, so a note costs
-the same small amount in every block it sounds in, and starting notes costs nothing at
-the start (a block where a phrase of eight 7 s piano notes starts is no slower than the
-ones after it). Per block the cost grows with the notes sounding: about 13 ns per note
-and frame on a desktop core (27 us per note for a 2048-frame block), about ten times
-that on a Pi Zero 2 W. Notes are mixed eight at a time, so the Python overhead is a few
-numpy calls per eight notes, not per note.
+the same small amount in every block it sounds in and nothing extra where it starts
+(a block where a phrase of eight 7 s piano notes starts is no slower than the ones
+after it). Per block the cost grows with the notes sounding: on a desktop core
+about 15 us per mono note in a 2048-frame block (twice that for a stereo source), 1 to
+1.5 ms with all 64 notes in flight; a Pi Zero 2 W core is about ten times slower
+(``benchmarks/bench_voices.py``). Notes are mixed eight at a time, so the fixed Python
+cost is a few numpy calls per eight notes plus a few per note.
 
 Behaviour:
 
@@ -20,10 +21,11 @@ Behaviour:
   many blocks ahead.
 - ``rate`` (clamped to 0.25..4) replays a source faster or slower with linear
   interpolation; a note lasts ``len / rate`` frames, but at most ``max_stretch`` times
-  the longest source, cut short there with a 5 ms fade.
+  the longest source, cut short there with a 5 ms fade (notes slowed down end with
+  that fade too).
 - Mono sources go to every output channel; stereo ones channel to channel.
 - At most ``max_voices`` (64) notes are in flight, started or waiting to start. Starting
-  one more drops the note that started first: it fades out over 5 ms from the next
+  one more drops the note with the earliest start: it fades out over 5 ms from the next
   render on (mixed at once into a small tail buffer), so no click.
 - Sources are not copied (memory-mapped cache entries stay on disk); buffers are made
   when the bank and its sources are made; rendering allocates nothing but views.
