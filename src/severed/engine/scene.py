@@ -210,10 +210,43 @@ class SceneMix:
         for k, slot in enumerate(cutters):
             sending = self._mix_layer(slot, bufs[k][:frames], gains[k], bus, level, frames,
                                       ctl, sending)
+        # The other layers, one after another through one buffer: _run and _mix_layer
+        # written out, as this runs for every layer of every block (with the two calls
+        # per layer, rendering innie took 0.3 % more instructions than before cuts).
         buf = self._layer_buf[:frames]
+        mixed = self._mixed[:frames]
+        send = self._send[:frames]
+        out = bus[:frames]
         for slot in self._others:
-            g = self._run(slot, buf, frames, ctl)
-            sending = self._mix_layer(slot, buf, g, bus, level, frames, ctl, sending)
+            if not slot.enabled:
+                continue
+            g = _gain(slot.gain_db.value(ctl))
+            if g == 0.0 and slot.gain == 0.0 and not slot.layer.ALWAYS_RUN:
+                slot.send_level = slot.send.value(ctl)
+                continue  # silent before and after this block: nothing to hear
+            buf.fill(0.0)
+            try:
+                slot.layer.process(buf, frames, ctl)
+            except Exception:  # a broken layer goes quiet; the show goes on
+                log.exception("layer %s failed and is now silent", slot.layer.ctx.name)
+                slot.enabled = False
+                slot.fault = "failed while rendering"
+                continue
+            if not np.isfinite(buf.sum()):
+                self._quarantine_samples(slot, buf)
+            dry = self._curve(slot.gain, g, level, frames, self._dry_curve)
+            slot.gain = g
+            _mix(out, buf, dry, mixed)
+            s = slot.send.value(ctl)
+            prev = slot.send_level
+            slot.send_level = s
+            if s == 0.0 and not prev:
+                continue
+            wet = self._curve(prev, s, dry, frames, self._send_curve)
+            if not sending:
+                send.fill(0.0)
+                sending = True
+            _mix(send, buf, wet, mixed)
         return bus, sending
 
     def _mix_layer(self, slot, buf, g, bus, level, frames, ctl, sending):
