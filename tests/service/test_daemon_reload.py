@@ -359,3 +359,29 @@ def test_sighup_and_the_reload_command_apply_sensor_changes_in_the_running_daemo
     assert "sensor door: debounce_s 0.05 -> 0.2" in err
     assert "sensor door: pin 17 -> 22" in err
     assert "keeping the sensors as they were" not in err
+
+
+def test_a_replaced_engine_is_collected_once_it_has_faded(rig):
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    # A reference cycle frozen with the rest at start-up, as the old engine's are.
+    cycle = Node()
+    cycle.me = cycle
+    gone = weakref.ref(cycle)
+    gc.freeze()
+    try:
+        del cycle
+        rig.reload(DOOR, MOTION)
+        due = rig.daemon._settle_memory_at
+        assert due is not None
+        rig.daemon.settle_memory_if_due(due - 1.0)  # still crossfading: nothing yet
+        assert gone() is not None
+        rig.daemon.settle_memory_if_due(due)
+        assert gone() is None and rig.daemon._settle_memory_at is None
+        assert gc.get_freeze_count() > 0  # what lives on is frozen again
+    finally:
+        gc.unfreeze()

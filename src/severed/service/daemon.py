@@ -22,6 +22,7 @@ safe mode: the built-in "safe" show, a quiet room tone, with no sensors).
 """
 
 import dataclasses
+import gc
 import logging
 import os
 import signal
@@ -40,6 +41,9 @@ FADE_OUT_S = 0.5  # well under the 1 s a stop may take
 # (a power cut, never a clean stop) three times in five minutes would mean safe mode.
 HEALTHY_AFTER_S = 60.0
 FIRST_BLOCK_TIMEOUT_S = 30.0
+# After a reload the replaced engine plays out its crossfade (at most 120 s) before it
+# is dropped; then its memory is collected (see settle_memory_if_due).
+SETTLE_AFTER_RELOAD_S = 130.0
 SAFE_SHOW = "safe"
 # What a gpiozero device is opened with: a change to any of these means reopening it.
 DEVICE_FIELDS = ("kind", "pin", "pull", "active_state")
@@ -71,6 +75,7 @@ class Daemon:
         self._reload_lock = threading.Lock()  # SIGHUP and the control socket may race
         self._bank_lock = threading.Lock()  # held while self.bank is being replaced
         self._parts = []  # (name, stop function), in start order
+        self._settle_memory_at = None  # monotonic time to collect a replaced engine
 
     # -- signals -------------------------------------------------------------------
 
@@ -107,6 +112,10 @@ class Daemon:
             self._parts.append(("watchdog", watchdog.stop))
             self._start_control()
             self._start_simulation()
+            # Everything made so far (modules, the show, the engine's buffers) lives as
+            # long as the process: keep it out of the garbage collector's full passes,
+            # which would otherwise scan it all while the render thread waits.
+            gc.freeze()
             self._counter = counter
             log.info("severed is playing '%s' (scene %s)%s", self.loop.show.name,
                      self.loop.state.scene, " in SAFE MODE" if self.safe_mode else "")
@@ -133,6 +142,7 @@ class Daemon:
             if self._reload_requested.is_set():
                 self._reload_requested.clear()
                 self.reload()
+            self.settle_memory_if_due(time.monotonic())
 
     def _enter_safe_mode(self):
         from severed.config import load_show
@@ -325,7 +335,19 @@ class Daemon:
                     site = dataclasses.replace(site, sensors=kept)
                     self.loop.request_sensors(kept)
             self.site, self.show = site, show
+            self._settle_memory_at = time.monotonic() + SETTLE_AFTER_RELOAD_S
             return site
+
+    def settle_memory_if_due(self, now):
+        """Once the engine a reload replaced has faded out: collect it and freeze what
+        lives on. Frozen objects are never collected, so the old engine's reference
+        cycles stay until the collector is allowed to see them again."""
+        if self._settle_memory_at is None or now < self._settle_memory_at:
+            return
+        self._settle_memory_at = None
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     def _needs_reopen(self, site):
         if not self.simulate and site.pin_factory != self.site.pin_factory:
