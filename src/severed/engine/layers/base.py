@@ -120,7 +120,8 @@ class SceneCut:
             self.open = True
 
     def apply(self, out, frames):
-        """Multiply out[:frames] by the curve, if it was shaped; the scene's job."""
+        """Multiply out[:frames] by the curve, if it was shaped (the scene's job, or the
+        master's when the scene is heard alone)."""
         if self.open:
             return
         start, stop = self.start, min(self.stop, frames)
