@@ -308,3 +308,18 @@ def test_reactions_build_with_their_guards():
 def test_reaction_problems_name_the_key(reaction, message):
     p = problems(REACTIVE + "[[reactions]]\n" + reaction + "\n")
     assert len(p) == 1 and p[0].startswith(message), p
+
+
+def test_layer_after_names_the_scenes_an_entry_comes_from():
+    base = ('[show]\ninitial_scene = "outie"\n[scenes.ascent]\n[scenes.glare]\n'
+            'overlay = true\n[scenes.outie.layers.buzz]\ntype = "hum"\n')
+    s = show(base + 'after = ["ascent"]\n')
+    assert s.scenes["outie"].layers[0].after == ("ascent",)
+    p = problems(base + 'after = ["ascnt", "glare", "outie"]\n')
+    assert p == [
+        "show.toml:8: scenes.outie.layers.buzz.after: 'ascnt' is no scene: name the "
+        "scenes the show comes from into 'outie' (did you mean 'ascent'?)",
+        "show.toml:8: scenes.outie.layers.buzz.after: 'glare' is an overlay: name the "
+        "scenes the show comes from into 'outie'",
+        "show.toml:8: scenes.outie.layers.buzz.after: 'outie' is its own scene: name the "
+        "scenes the show comes from into 'outie'"]

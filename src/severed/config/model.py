@@ -77,6 +77,7 @@ class LayerSpec:
     params: dict  # every declared Param name -> Automation or plain value
     gain_db: object  # Automation
     reverb_send: object  # Automation
+    after: tuple = ()  # scene names: plays only when its scene is entered from one
 
 
 @dataclass(frozen=True)

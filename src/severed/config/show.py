@@ -195,7 +195,28 @@ def _check_scenes(raw, report):
                                  overlay=values["overlay"], reverb=reverb)
     if scenes and all(s.overlay for s in scenes.values()):
         report.error("scenes", "every scene is an overlay: a show needs a normal scene")
+    for scene in scenes.values():
+        for layer in scene.layers:
+            _check_after(layer, scene, scenes, report)
     return scenes
+
+
+def _check_after(layer, scene, scenes, report):
+    """``after`` names the scenes an entry may come from: normal scenes, not its own."""
+    key = join_key("scenes", scene.name, "layers", layer.name, "after")
+    normal = [n for n, s in scenes.items() if not s.overlay and n != scene.name]
+    for name in layer.after:
+        if not isinstance(name, str):
+            report.error(key, "must be a list of scene names")
+        elif scene.overlay:
+            report.error(key, "an overlay is switched on, not entered from a scene: "
+                         "'after' applies to layers of normal scenes")
+            return
+        elif name not in normal:
+            why = ("its own scene" if name == scene.name
+                   else "an overlay" if name in scenes else "no scene")
+            report.error(key, f"{name!r} is {why}: name the scenes the show comes "
+                         f"from into {scene.name!r}" + did_you_mean(name, normal))
 
 
 def _check_layer(name, table, key, report):
@@ -243,7 +264,8 @@ def _check_layer(name, table, key, report):
         for sub, msg in check(params):
             report.error(join_key(key, sub) if sub else key, msg)
     return LayerSpec(name=name, type=ltype, params=params,
-                     gain_db=values["gain_db"], reverb_send=values["reverb_send"])
+                     gain_db=values["gain_db"], reverb_send=values["reverb_send"],
+                     after=tuple(values["after"]))
 
 
 def _numeric(param):

@@ -58,10 +58,12 @@ class Engine:
         if isinstance(action, ev.ChangeScene):
             if action.to == self.current:
                 return
-            if self.current is not None:
-                self.scenes[self.current].fade(0.0, action.crossfade_s, action.curve, self.frame)
+            came_from = self.current
+            if came_from is not None:
+                self.scenes[came_from].fade(0.0, action.crossfade_s, action.curve, self.frame)
             self.current = action.to
-            self.scenes[action.to].enter(self.t, self.frame, action.crossfade_s, action.curve)
+            self.scenes[action.to].enter(self.t, self.frame, action.crossfade_s, action.curve,
+                                         came_from=came_from)
         elif isinstance(action, ev.SetOverlay):
             scene = self.scenes[action.name]
             if action.on:

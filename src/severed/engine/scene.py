@@ -52,6 +52,9 @@ class LayerSlot:
         self.gain_db = spec.gain_db
         self.send = spec.reverb_send
         self.enabled = bool(spec.params.get("enabled", True))
+        # Sits out this visit of its scene (``after`` names other scenes): its gain
+        # goes to 0 (over one block if it was playing) and it is skipped.
+        self.sitting_out = False
         self.fault = None  # why the layer went silent, if it did
         self.bad_blocks = 0  # blocks in which it produced NaN or infinity
         self.gain = None  # layer gain (linear) reached at the end of the last block
@@ -122,14 +125,17 @@ class SceneMix:
         self.fade_frames = max(1, int(round(seconds * self.sample_rate)))
         self.curve = curve
 
-    def enter(self, t, frame, seconds, curve):
-        """Become the current scene: restart it if it was silent, and fade it in."""
+    def enter(self, t, frame, seconds, curve, came_from=None):
+        """Become the current scene (entered from scene ``came_from``): restart it if
+        it was silent, and fade it in. Layers whose ``after`` does not name
+        ``came_from`` sit this visit out."""
         if not self.audible:
             self.reset()
         self.entered_at = t
         self.fade(1.0, seconds, curve, frame)
         for slot in self.slots:
-            if slot.enabled:
+            slot.sitting_out = bool(slot.spec.after) and came_from not in slot.spec.after
+            if slot.enabled and not slot.sitting_out:
                 slot.layer.enter()
 
     def _fade_curve(self, frame, frames):
@@ -220,7 +226,7 @@ class SceneMix:
         for slot in self._others:
             if not slot.enabled:
                 continue
-            g = _gain(slot.gain_db.value(ctl))
+            g = 0.0 if slot.sitting_out else _gain(slot.gain_db.value(ctl))
             if g == 0.0 and slot.gain == 0.0 and not slot.layer.ALWAYS_RUN:
                 slot.send_level = slot.send.value(ctl)
                 continue  # silent before and after this block: nothing to hear
@@ -274,7 +280,7 @@ class SceneMix:
         None when there is nothing of it to mix."""
         if not slot.enabled:
             return None
-        g = _gain(slot.gain_db.value(ctl))
+        g = 0.0 if slot.sitting_out else _gain(slot.gain_db.value(ctl))
         if g == 0.0 and slot.gain == 0.0 and not slot.layer.ALWAYS_RUN:
             slot.send_level = slot.send.value(ctl)
             return None  # silent before and after this block: nothing to hear

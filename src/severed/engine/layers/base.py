@@ -38,6 +38,8 @@ MIX_PARAMS = (
     Param("gain_db", -12.0, min=-120.0, max=12.0, doc="level of the layer"),
     Param("reverb_send", 0.0, min=0.0, max=1.0, doc="share sent to the scene's reverb"),
     Param("enabled", True, automatable=False, kind=bool, doc="false leaves the layer out"),
+    Param("after", [], kind=list, automatable=False,
+          doc="scenes: play only on entries from one of them (empty: on every entry)"),
 )
 
 class LayerRegistry(MutableMapping):
