@@ -16,25 +16,12 @@ from severed.hardware.sinks import NullSink
 from severed.loop import RenderLoop
 from severed.show import events as ev
 
+from lift_show import lift_show
+
 SR = 48000
 BLOCK = 480  # 10 ms: the resolution of the timings measured here
 
-SHOW = """
-[show]
-name = "lift"
-initial_scene = "up"
-[scenes.up.layers.t]
-type = "tone"
-freq_hz = 220
-gain_db = -40
-[scenes.down.layers.t]
-type = "tone"
-freq_hz = 110
-gain_db = -40
-[scenes.lobby.layers.t]
-type = "tone"
-freq_hz = 330
-gain_db = -40
+SHOW = lift_show("""
 [[transitions]]
 from = "up"
 to = "down"
@@ -46,7 +33,12 @@ from = "up"
 to = "lobby"
 on = "reward.press"
 crossfade_s = 0.1
-"""
+""", more_scenes="""
+[scenes.lobby.layers.t]
+type = "tone"
+freq_hz = 330
+gain_db = -40
+""")
 
 DOOR = SensorSpec("door", "door", 17)  # debounce 0.05 s, as a door has by default
 MOTION = SensorSpec("motion", "pir", 27, pull="down", active_state="high", debounce_s=0.1)

@@ -13,18 +13,9 @@ from severed.hardware.sensors import SensorBank
 from severed.hardware.sinks import NullSink
 from severed.loop import RenderLoop
 
-SHOW = """
-[show]
-name = "lift"
-initial_scene = "up"
-[scenes.up.layers.t]
-type = "tone"
-freq_hz = 220
-gain_db = -40
-[scenes.down.layers.t]
-type = "tone"
-freq_hz = 110
-gain_db = -40
+from lift_show import lift_show
+
+SHOW = lift_show("""
 [[transitions]]
 from = "up"
 to = "down"
@@ -36,7 +27,7 @@ from = "down"
 to = "up"
 on = "door.open"
 crossfade_s = 0.1
-"""
+""")
 
 
 class Clock:

@@ -18,27 +18,18 @@ from severed.service import daemon as daemon_mod
 from severed.service.daemon import Daemon, sensor_changes
 from severed.service.handler import ControlHandler
 
+from lift_show import lift_show
+
 SR = 48000
 BLOCK = 480
 
-SHOW = """
-[show]
-name = "lift"
-initial_scene = "up"
-[scenes.up.layers.t]
-type = "tone"
-freq_hz = 220
-gain_db = -40
-[scenes.down.layers.t]
-type = "tone"
-freq_hz = 110
-gain_db = -40
+SHOW = lift_show("""
 [[transitions]]
 from = "up"
 to = "down"
 on = "door.closed"
 crossfade_s = 0.1
-"""
+""")
 
 DOOR = SensorSpec("door", "door", 17)
 MOTION = SensorSpec("motion", "pir", 27, pull="down", active_state="high", debounce_s=0.1)
