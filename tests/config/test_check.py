@@ -224,6 +224,7 @@ def test_amp100_site_with_the_door_on_5_passes_check(files):
     rc, out, err = severed("check", files / "site.toml")
     assert rc == 0, err
     assert out.startswith(f"{files / 'site.toml'}: ok (site config")
+    assert out.splitlines()[0].endswith(", DAC HiFiBerry Amp100)")  # the board, by name
     assert "site.toml" not in err  # the show's own warning may be there; none on the site
 
 

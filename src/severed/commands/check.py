@@ -147,9 +147,13 @@ def _check_one(r, path, kind):
         r.warnings(warnings)
         r.problems(errors)
         if not errors:
+            from severed.hardware import dacs
+
+            board = {None: "", dacs.NO_DAC: ", no DAC HAT"}.get(
+                site.audio.dac, f", DAC {dacs.default_table().board(site.audio.dac)}")
             r.ok(f"{path}: ok (site config {site.name!r}: show {show.name!r}, "
                  f"{len(site.sensors)} sensors, {site.audio.sample_rate} Hz, "
-                 f"device {site.audio.device!r})")
+                 f"device {site.audio.device!r}{board})")
     elif kind == "show":
         show = r.load(load_show, path)
         if show is None:
