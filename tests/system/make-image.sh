@@ -44,7 +44,8 @@ mkdir -p "$rootfs$src"
     --exclude='*.egg-info' --exclude=build --exclude=.pytest_cache --exclude=.hypothesis \
     -cf - .) | tar -C "$rootfs$src" -xf -
 mkdir -p "$rootfs/opt/severed-systest"
-cp "$SYSTEST_DIR"/guest/* "$rootfs/opt/severed-systest/"
+# Files only: a __pycache__ left by a local import must not stop the build.
+find "$SYSTEST_DIR/guest" -maxdepth 1 -type f -exec cp {} "$rootfs/opt/severed-systest/" \;
 
 # --- install.sh inside the chroot, for real ------------------------------------------
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
