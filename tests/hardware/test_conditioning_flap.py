@@ -152,3 +152,34 @@ def test_zero_debounce_counts_every_raw_change():
     cond = Conditioner([door], 0.0)
     out = play(cond, bounce(1.0, 1, edges=7), 2.0)
     assert [e.type for e in out][-1] == "door.fault"
+
+
+def _site_button():
+    from severed.config.site import load_site_text
+
+    site = load_site_text('[site]\nname = "b"\n[sensors.reward]\nkind = "button"\npin = 23\n',
+                          "site.toml")
+    return site.sensors[0]
+
+
+def test_a_mashed_button_is_play_and_a_chattering_one_a_fault():
+    button = _site_button()
+    assert (button.debounce_s, button.flap_limit) == (0.02, 150)
+    # Five presses a second for a minute, each press and release bouncing 5 edges.
+    cond = Conditioner([button], 0.0)
+    rng = random.Random(2)
+    edges = []
+    for k in range(300):
+        t = 1.0 + k * 0.2
+        for start, final in ((t, 1), (t + 0.08, 0)):
+            edges += [(e_t, "reward", lvl) for e_t, _, lvl in
+                      bounce(start, final, edges=5, span_s=0.003, rng=rng)]
+    events = play(cond, edges, 70.0)
+    assert [e for e in events if e.type == "reward.fault"] == []
+    assert sum(e.type == "reward.press" for e in events) == 300
+    # A contact chattering every 5 ms from t = 1 s: counted once per debounce_s (50 a
+    # second), so the 151st counted change, about 3 s in, is a fault.
+    cond = Conditioner([button], 0.0)
+    chatter = [(1.0 + k * 0.005, "reward", (k + 1) % 2) for k in range(2000)]
+    (fault,) = [e for e in play(cond, chatter, 12.0) if e.type == "reward.fault"]
+    assert 2.9 <= fault.t - 1.0 <= 3.2
