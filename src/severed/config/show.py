@@ -203,15 +203,17 @@ def _check_scenes(raw, report):
 
 def _check_after(layer, scene, scenes, report):
     """``after`` names the scenes an entry may come from: normal scenes, not its own."""
+    if not layer.after:
+        return
     key = join_key("scenes", scene.name, "layers", layer.name, "after")
+    if scene.overlay:
+        report.error(key, "an overlay is switched on, not entered from a scene: "
+                     "'after' applies to layers of normal scenes")
+        return
     normal = [n for n, s in scenes.items() if not s.overlay and n != scene.name]
     for name in layer.after:
         if not isinstance(name, str):
             report.error(key, "must be a list of scene names")
-        elif scene.overlay:
-            report.error(key, "an overlay is switched on, not entered from a scene: "
-                         "'after' applies to layers of normal scenes")
-            return
         elif name not in normal:
             why = ("its own scene" if name == scene.name
                    else "an overlay" if name in scenes else "no scene")
@@ -347,7 +349,6 @@ def _check_reactions(raw, scenes, report):
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
         report.error("reactions", "must be an array of tables: [[reactions]]")
         return []
-    types = layer_types() if raw else {}
     out = []
     for i, table in enumerate(raw, 1):
         key = f"reactions[{i}]"
@@ -360,17 +361,18 @@ def _check_reactions(raw, scenes, report):
                 report.error(join_key(key, "on"), msg)
         layer = v["trigger"]
         if layer is not None and scenes and sources:
-            _check_trigger_layer(layer, sources, scenes, types, join_key(key, "trigger"),
-                                 report)
+            _check_trigger_layer(layer, sources, scenes, join_key(key, "trigger"), report)
         guards = _check_guards(v, key, report)
         if layer is not None and v["on"] is not None:
             out.append(Reaction(sources=sources, on=v["on"], layer=layer, guards=guards))
     return out
 
 
-def _check_trigger_layer(layer, sources, scenes, types, key, report):
+def _check_trigger_layer(layer, sources, scenes, key, report):
     """The layer must be in one of the sources and be of a type with a one-shot."""
     from severed.engine.layers.base import Layer
+
+    types = layer_types()
 
     names = list(scenes) if sources == ("*",) else [n for n in sources if n in scenes]
     specs = [spec for n in names for spec in scenes[n].layers if spec.name == layer]

@@ -266,7 +266,4 @@ class ControlHandler:
 
 def _sound_card(site):
     """The audio settings that need the device reopened (the DAC name only checks pins)."""
-    audio = getattr(site, "audio", None)
-    if audio is None or not hasattr(audio, "dac"):
-        return audio
-    return dataclasses.replace(audio, dac=None)
+    return dataclasses.replace(site.audio, dac=None)
