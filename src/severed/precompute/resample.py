@@ -103,7 +103,7 @@ class Resampler:
                 out[r::up, c] = rows @ self.table[phase]
 
     def _chunk_interpolated(self, x, n0, n1, out):
-        n = np.arange(n0, n1, dtype=np.int64)
+        n = np.arange(n0, n1, dtype=np.intp)
         num = n * self.down
         i0 = num // self.up  # input sample at or before each output's time
         rem = num - i0 * self.up  # phase numerator, 0 .. up-1
@@ -113,7 +113,7 @@ class Resampler:
         win = np.lib.stride_tricks.sliding_window_view(seg, self.taps, axis=0)  # (w, ch, taps)
         rows = win[i0 - int(i0[0])]  # (frames, ch, taps)
         pos = rem * (self.phases / self.up)
-        idx = np.minimum(pos.astype(np.int64), self.phases - 1)
+        idx = np.minimum(pos.astype(np.intp), self.phases - 1)
         w = (pos - idx).astype(np.float32)[:, None]
         coef = self.table[idx] * (1.0 - w) + self.table[idx + 1] * w
         np.einsum("nck,nk->nc", rows, coef, out=out)

@@ -45,10 +45,10 @@ class Delay:
         self.pos = 0  # absolute frame count written
         self.core = IIRCore(1, self.channels, self.max_frames)
         self.steps = np.arange(self.max_frames, dtype=np.float64)
-        self.isteps = np.arange(self.max_frames, dtype=np.int64)
+        self.isteps = np.arange(self.max_frames, dtype=np.intp)
         self.read_at = np.zeros(self.max_frames)
         self.frac = np.zeros((self.max_frames, self.channels))
-        self.idx = np.zeros(self.max_frames, dtype=np.int64)
+        self.idx = np.zeros(self.max_frames, dtype=np.intp)
         self.wet = np.zeros((self.max_frames, self.channels))
         self.wet2 = np.zeros((self.max_frames, self.channels))
         self.fb = np.zeros((self.max_frames, self.channels))

@@ -134,12 +134,14 @@ class Oscillator:
         self._ramp = n[1:].astype(np.float32)  # 1..m, scaled per crossfade
         self._count = np.arange(m, dtype=np.uint32)[None, :]
         # Scratch, all float64-exact integers or bit patterns; reused in place.
-        self._z = np.zeros(v * m)  # phases as float64, then the int64 table indices
+        self._z = np.zeros(v * m)  # phases as float64
+        # Table indices: np.intp, the only index type take() accepts on 32-bit numpy.
+        self._iz = np.zeros(v * m, np.intp)
         self._u = np.zeros(v * m, np.uint32)  # phase mod 2**32, then table values
         self._t = np.zeros(v * m, np.uint32)  # index / fraction bits, then differences
         self._offsets = np.zeros((v, m), np.uint32)  # first point of each voice's table
         self._old = np.zeros((v, m), np.float32)  # crossfade: voices read from old tables
-        self._old_idx = np.zeros(m, np.int64)
+        self._old_idx = np.zeros(m, np.intp)
         self._fade = np.zeros(m, np.float32)
         self._coef = np.zeros((v, 3))  # glide: (phase + magic, first increment, slope)
         self._views_frames = -1
@@ -166,7 +168,7 @@ class Oscillator:
             self._views_frames = frames
             self._zv = self._z[:size].reshape(v, frames)
             self._lo = self._zv.view(np.uint32)[:, 0::2]
-            self._idx = self._z[:size].view(np.int64).reshape(v, frames)
+            self._idx = self._iz[:size].reshape(v, frames)
             self._uv = self._u[:size].reshape(v, frames)
             self._tv = self._t[:size].reshape(v, frames)
             self._av = self._uv.view(np.float32)
@@ -263,7 +265,7 @@ class Oscillator:
         np.right_shift(u, FRAC_BITS, out=t)
         if self._multi:
             np.bitwise_or(t, self._ov, out=t)
-        idx = self._idx  # the float64 phases are done with: their memory holds the indices
+        idx = self._idx
         np.copyto(idx, t)
         np.bitwise_and(u, (1 << FRAC_BITS) - 1, out=t)
         frac = target  # fraction bits as float32; the difference table is pre-scaled

@@ -113,7 +113,7 @@ class Clicks(Layer):
         jitter = self.params["jitter"]
         if jitter > 0.0:
             at = at + self.rng.uniform(0.0, jitter / inc, count)
-        return np.minimum(at.astype(np.int64), frames - 1)
+        return np.minimum(at.astype(np.intp), frames - 1)
 
     def process(self, out, frames, controls):
         p = self.params

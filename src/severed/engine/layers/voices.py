@@ -78,7 +78,7 @@ class VoiceBank:
         self.chans = chans
         self._pos = np.zeros(n, np.float64)
         self._whole = np.zeros(n, np.float64)
-        self._i0 = np.zeros(n, np.int64)
+        self._i0 = np.zeros(n, np.intp)
         self._frac = np.zeros(n, np.float32)
         self._w = np.zeros(n, np.float32)
         self._a = np.zeros(n * chans, np.float32)
