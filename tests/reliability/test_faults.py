@@ -589,3 +589,64 @@ def test_recording_onto_a_full_disk_fails_cleanly_and_the_show_goes_on(site, tin
     loop.run(seconds=5.0)
     after = sink.audio()[int(2.5 * SR):]
     assert block_rms_db(after, 1024).min() > -16.0
+
+
+# A booth: motion keeps the show inside; five minutes without it, the room rests.
+BOOTH = """
+[show]
+name = "booth"
+initial_scene = "innie"
+
+[scenes.innie.layers.tone]
+type = "tone"
+freq_hz = 220
+
+[scenes.idle.layers.tone]
+type = "tone"
+freq_hz = 110
+
+[[transitions]]
+from = "innie"
+to = "idle"
+after_s = 300
+if_no_motion_for_s = 300
+"""
+
+PIR_SITE = """
+[site]
+name = "booth"
+
+[sensors.motion]
+kind = "pir"
+pin = 27
+"""
+
+
+def test_a_pir_stuck_high_is_a_fault_by_default_and_the_show_falls_back_to_its_timers():
+    """A PIR stuck high (supply noise, a failing sensor) once held the show in innie for
+    1 100 s, because a pir's ``stuck_after_s`` defaulted to 0 (never). With the site
+    config's default it is a fault after 10 min, and the guards then ignore it."""
+    from severed.config import load_site_text
+    from severed.hardware.conditioning import Conditioner
+    from severed.show.machine import ShowMachine
+
+    (spec,) = load_site_text(PIR_SITE, "site.toml").sensors
+    assert spec.stuck_after_s == 600.0
+    machine = ShowMachine(load_show_text(BOOTH, "booth.toml"))
+    state = machine.initial(0.0)
+    cond = Conditioner([spec], 0.0)
+    events = cond.edge(61.0, "motion", 1)  # after the warm-up; it never goes low again
+    left_at, fault_at = None, None
+    for t in np.arange(61.0, 3600.0, 1.0):
+        events += cond.poll(t)
+        for event in events:
+            if event.type == "motion.fault":
+                fault_at = event.t
+            state, _ = machine.step(state, event)
+        events = []
+        state, _ = machine.tick(state, t)
+        if state.scene == "idle":
+            left_at = t
+            break
+    assert fault_at == pytest.approx(61.0 + 0.1 + 600.0, abs=1.0)
+    assert left_at is not None and left_at <= fault_at + 1.0, (fault_at, left_at)

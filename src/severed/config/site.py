@@ -112,7 +112,8 @@ SENSOR_FIELDS = (
     Field("flap_limit", int, None, min=2, max=1000, doc="changes in flap_window_s that are a fault"),
     Field("flap_window_s", float, 10.0, min=0.1, max=3600.0, doc="window for flap_limit"),
     Field("quarantine_s", float, 300.0, min=0.0, max=86400.0, doc="a flapping sensor is ignored"),
-    Field("stuck_after_s", float, 0.0, min=0.0, max=86400.0, doc="active longer is a fault; 0 never"),
+    Field("stuck_after_s", float, None, min=0.0, max=86400.0,
+          doc="active longer is a fault; 0 never (pir: 600, others: 0)"),
     Field("required", bool, False, doc="the show cannot run its normal cycle without it"),
 )
 
@@ -120,17 +121,21 @@ SENSOR_FIELDS = (
 KIND_DEFAULTS = {
     # A reed switch to GND with the internal pull-up: closed reads low.
     "door": dict(pull="up", active_state="low", debounce_s=0.05, warmup_s=0.0, merge_s=0.0,
-                 flap_limit=20),
+                 flap_limit=20, stuck_after_s=0.0),
     # An HC-SR501 drives its output high on motion; it needs about a minute to settle
-    # after power-up, and re-triggers in bursts that are one presence.
+    # after power-up, and re-triggers in bursts that are one presence. Motion reported
+    # without a break for 10 minutes is a fault, not a visitor: twice the longest hold
+    # of an HC-SR501 (its pot at maximum, 300 s), five times the longest ride; a PIR
+    # stuck high then no longer holds the show in a scene (guards ignore a faulted
+    # sensor, so the show falls back to its timers).
     "pir": dict(pull="down", active_state="high", debounce_s=0.1, warmup_s=60.0, merge_s=3.0,
-                flap_limit=20),
+                flap_limit=20, stuck_after_s=600.0),
     # Visitors mash buttons: five presses a second (100 changes in 10 s) is play, not
     # a fault, while a chattering contact (50 counted changes a second) still trips.
     "button": dict(pull="up", active_state="low", debounce_s=0.02, warmup_s=0.0, merge_s=0.0,
-                   flap_limit=150),
+                   flap_limit=150, stuck_after_s=0.0),
     "input": dict(pull="up", active_state="low", debounce_s=0.05, warmup_s=0.0, merge_s=0.0,
-                  flap_limit=20),
+                  flap_limit=20, stuck_after_s=0.0),
 }
 
 
@@ -206,9 +211,9 @@ def _check_sensors(raw, report, dac=None):
         kind = values["kind"]
         if kind is None:
             continue
-        for k, default in KIND_DEFAULTS[kind].items():
-            if values[k] is None:
-                values[k] = default
+        defaulted = {k for k in KIND_DEFAULTS[kind] if values[k] is None}
+        for k in defaulted:
+            values[k] = KIND_DEFAULTS[kind][k]
         pin = values["pin"]
         if pin is None:
             continue
@@ -230,7 +235,9 @@ def _check_sensors(raw, report, dac=None):
                            f"{values['active_state']!r}: an open switch would read as active; "
                            "the usual pairs are up/low (switch to GND) and down/high")
         if values["hold_s"] and values["stuck_after_s"] and values["stuck_after_s"] <= values["hold_s"]:
-            report.error(join_key(key, "stuck_after_s"), "must be longer than hold_s")
+            report.error(join_key(key, "stuck_after_s"), "must be longer than hold_s"
+                         + (f" (not given: {values['stuck_after_s']:g} for a {kind})"
+                            if "stuck_after_s" in defaulted else ""))
         sensors.append(SensorSpec(name=name, **values))
     return tuple(sensors)
 
