@@ -25,8 +25,10 @@ def echo(request):
 
 @pytest.fixture
 def server(short_dir):
+    # Its clients count as root, whoever runs the tests: the per-user limits have a
+    # test of their own.
     srv = ControlServer(os.path.join(short_dir, "control.sock"), echo, read_timeout_s=0.5,
-                        max_clients=3)
+                        max_clients=3, credentials=lambda sock: (1, 0, 0))
     srv.start()
     yield srv
     srv.stop()
@@ -111,6 +113,68 @@ def test_idle_connection_is_closed_and_the_client_reconnects(server):
     assert server.client_count == 0
     assert client.request("b")["echo"]["cmd"] == "b"
     client.close()
+
+
+def test_a_trickle_of_bytes_does_not_extend_the_request_deadline(server):
+    # One byte at a time, each well inside the timeout: the request as a whole is not.
+    sock, reader = raw(server.path)
+    sock.settimeout(0.1)
+    started = time.monotonic()
+    with pytest.raises(OSError):
+        while time.monotonic() - started < 3.0:
+            sock.sendall(b" ")
+            time.sleep(0.1)
+    sock.settimeout(2.0)
+    waited = time.monotonic() - started
+    reply = json.loads(reader.readline())
+    assert "incomplete request after 0.5 s" in reply["error"]
+    assert waited < 1.5
+    sock.close()
+
+
+def test_blank_lines_do_not_keep_a_connection_open(server):
+    sock, reader = raw(server.path)
+    started = time.monotonic()
+    with pytest.raises(OSError):
+        while time.monotonic() - started < 3.0:
+            sock.sendall(b"\n")
+            time.sleep(0.1)
+    assert time.monotonic() - started < 1.5
+    sock.close()
+
+
+def as_user(who):
+    """Credentials that say each new connection comes from ``who["uid"]``."""
+    return lambda sock: (1, who["uid"], who["gid"])
+
+
+def test_one_user_cannot_take_every_slot_and_root_keeps_one(short_dir):
+    who = {"uid": 1000, "gid": None}
+    srv = ControlServer(os.path.join(short_dir, "c.sock"), echo, max_clients=4,
+                        credentials=as_user(who), read_timeout_s=5.0)
+    with srv:
+        who["gid"] = srv.group_gid  # a member of the socket's group
+
+        def connect(uid):
+            who["uid"] = uid
+            sock, reader = raw(srv.path)
+            sock.sendall(b'{"cmd":"hi"}\n')
+            return sock, reader, json.loads(reader.readline())
+
+        held = [connect(1000) for _ in range(2)]
+        assert all(reply["ok"] for _, _, reply in held)
+        *_, reply = connect(1000)
+        assert reply["ok"] is False
+        assert "too many connections from" in reply["error"] and "at most 2" in reply["error"]
+        held.append(connect(1001))
+        assert held[-1][2]["ok"]
+        *_, reply = connect(1002)  # three of four taken: the last is root's
+        assert reply["ok"] is False and "kept for root" in reply["error"]
+        held.append(connect(0))
+        assert held[-1][2]["ok"]
+        for sock, reader, _ in held:
+            reader.close()
+            sock.close()
 
 
 def test_too_many_clients_are_told_so(server):

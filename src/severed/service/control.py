@@ -10,9 +10,11 @@ argument overrides it) carrying JSON lines. Request and replies::
 Who may connect: root, the daemon's own user, and members of the socket's group
 (``severed`` when that group exists), checked with SO_PEERCRED; the socket is mode 0660.
 Nothing a client sends can raise into the server: a request over ``MAX_REQUEST_BYTES``,
-malformed JSON, an unknown command, an idle client (``read_timeout_s``) or one client
-too many gets an error reply, and a handler that raises is logged and answered with an
-error. The server runs on its own thread::
+malformed JSON, an unknown command, a request not finished within ``read_timeout_s`` of
+its first byte (a trickle of bytes does not extend it), or one client too many gets an
+error reply, and a handler that raises is logged and answered with an error. No account
+can take every connection: each user has at most ``max_per_uid`` of the
+``max_clients``, and the last one is kept for root. The server runs on its own thread::
 
     server = ControlServer(path, ControlHandler(loop, site, show_loader=...))
     server.start()
@@ -138,13 +140,16 @@ def error_reply(text, **extra):
 
 
 class _Connection:
-    __slots__ = ("sock", "inbuf", "outbuf", "last_active", "closing")
+    __slots__ = ("sock", "uid", "inbuf", "outbuf", "last_active", "request_started",
+                 "closing")
 
     def __init__(self, sock, now):
         self.sock = sock
+        self.uid = None  # known once the credentials are checked
         self.inbuf = bytearray()
         self.outbuf = bytearray()
-        self.last_active = now
+        self.last_active = now  # the last answered request (or the accept)
+        self.request_started = None  # first byte of the request being received
         self.closing = False  # close once outbuf is sent
 
 
@@ -152,16 +157,20 @@ class ControlServer:
     """Serves ``handler(request) -> reply dict`` on a Unix socket from one thread.
 
     ``group``: the socket's group name (used when it exists); ``max_clients``
-    connections at once; a connection idle for ``read_timeout_s`` is closed.
+    connections at once, at most ``max_per_uid`` of them (default half) from one user
+    and the last one for root only; a connection that asks nothing for
+    ``read_timeout_s``, or takes longer than that to send one request, is closed.
     ``credentials`` maps a connected socket to (pid, uid, gid) (tests inject it).
     """
 
-    def __init__(self, path, handler, *, group=GROUP, max_clients=8, read_timeout_s=10.0,
-                 max_request_bytes=MAX_REQUEST_BYTES, credentials=peer_credentials):
+    def __init__(self, path, handler, *, group=GROUP, max_clients=8, max_per_uid=None,
+                 read_timeout_s=10.0, max_request_bytes=MAX_REQUEST_BYTES,
+                 credentials=peer_credentials):
         self.path = os.fspath(path)
         self.handler = handler
         self.group = group
         self.max_clients = max_clients
+        self.max_per_uid = max_per_uid or max(1, max_clients // 2)
         self.read_timeout_s = read_timeout_s
         self.max_request_bytes = max_request_bytes
         self.credentials = credentials
@@ -352,9 +361,31 @@ class ControlServer:
             log.warning("control socket: refused uid %d (pid %d)", uid, pid)
             self._refuse(conn, refusal_message(uid, group_name))
             return
-        if len(self._connections) > self.max_clients:
-            self._refuse(conn, f"too many clients (at most {self.max_clients}): "
-                               f"close another severed watch and retry")
+        problem = self._over_limit(uid)
+        if problem:
+            self._refuse(conn, problem)
+            return
+        conn.uid = uid
+
+    def _over_limit(self, uid):
+        """Why one more connection from ``uid`` is refused, or None.
+
+        Open connections count whatever they do, so one account holding slots open
+        (a trickle of bytes, or ``watch`` in every terminal) cannot lock the others
+        out, and root can always get in to put things right.
+        """
+        admitted = [c for c in self._connections.values()
+                    if c.uid is not None and not c.closing]
+        total_cap = self.max_clients if uid == 0 else self.max_clients - 1
+        if len(admitted) >= total_cap:
+            return (f"too many clients (at most {self.max_clients}"
+                    + ("" if uid == 0 else ", the last one kept for root")
+                    + "): close another severed watch and retry")
+        if uid != 0 and sum(1 for c in admitted if c.uid == uid) >= self.max_per_uid:
+            who = user_name(uid) or f"uid {uid}"
+            return (f"too many connections from {who} (at most {self.max_per_uid} per "
+                    f"user): close another severed watch and retry")
+        return None
 
     def _refuse(self, conn, text):
         self._send(conn, error_reply(text))
@@ -374,7 +405,11 @@ class ControlServer:
             return
         if conn.closing:
             return  # refused: ignore what it still sends
-        conn.last_active = time.monotonic()
+        now = time.monotonic()
+        if conn.request_started is None:
+            # The first byte of a request starts its clock; the bytes that follow do
+            # not restart it, or a trickle would hold the connection for ever.
+            conn.request_started = now
         conn.inbuf += data
         while not conn.closing:
             end = conn.inbuf.find(b"\n")
@@ -388,7 +423,10 @@ class ControlServer:
                 self._refuse(conn, f"request longer than {self.max_request_bytes} bytes")
                 return
             if line.strip():
+                conn.last_active = now
                 self._send(conn, self._answer(line))
+            # What follows the newline is the next request, begun in this read.
+            conn.request_started = now if conn.inbuf else None
         if conn.sock.fileno() != -1:
             self._flush(conn)
 
@@ -450,14 +488,17 @@ class ControlServer:
     def _expire_idle(self):
         now = time.monotonic()
         for conn in list(self._connections.values()):
-            if now - conn.last_active <= self.read_timeout_s:
+            started = conn.request_started
+            if started is not None and not conn.closing:
+                if now - started > self.read_timeout_s:
+                    # Half a request, then silence or a trickle: say why, then close.
+                    conn.request_started = None
+                    conn.last_active = now
+                    self._refuse(conn, f"incomplete request after "
+                                       f"{self.read_timeout_s:g} s (requests end with "
+                                       f"a newline): closing")
                 continue
-            if conn.inbuf and not (conn.closing or conn.outbuf):
-                # Half a request, then silence: say why before closing.
-                conn.last_active = now
-                self._refuse(conn, f"incomplete request after {self.read_timeout_s:g} s "
-                                   f"(requests end with a newline): closing")
-            else:
+            if now - conn.last_active > self.read_timeout_s:
                 # Idle between requests, refused, or not reading its replies. Closed
                 # silently: a reused client connection then reconnects cleanly.
                 self._close(conn)
