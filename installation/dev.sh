@@ -31,7 +31,10 @@ install_system_packages() {
 
 make_venv() {
     local stamp="$venv/.installed"
-    if [ -f "$stamp" ] && [ "$stamp" -nt "$here/setup.cfg" ]; then
+    # Reinstall when the package's declaration or its compiled core changed: the
+    # editable install builds the C kernels in place, once per install.
+    if [ -f "$stamp" ] && [ "$stamp" -nt "$here/setup.cfg" ] && [ "$stamp" -nt "$here/setup.py" ] &&
+        [ -z "$(find "$here/src/severed/engine/kernels" -newer "$stamp" -print -quit)" ]; then
         return 0
     fi
     say "creating $venv"

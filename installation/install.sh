@@ -258,8 +258,9 @@ set_owner() {  # set_owner PATH: owned by severed:severed
 
 # --- 3. the venv ---------------------------------------------------------------------
 source_hash() {
-    (cd "$source_dir" && find setup.cfg pyproject.toml src -type f \
-        ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -name '*.pyc' -print0 2>/dev/null |
+    (cd "$source_dir" && find setup.cfg setup.py pyproject.toml src -type f \
+        ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -name '*.pyc' ! -name '*.so' \
+        -print0 2>/dev/null |
         sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 }
 

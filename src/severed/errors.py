@@ -38,3 +38,7 @@ class CacheError(SeveredError, OSError):
 
 class ControlError(SeveredError, RuntimeError):
     """The control socket cannot be reached or refused a request."""
+
+
+class CompiledCoreMissing(SeveredError, ImportError):
+    """The compiled DSP core (severed.engine._kernels) is not built or does not load."""

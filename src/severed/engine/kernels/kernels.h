@@ -1,0 +1,50 @@
+/* The compiled DSP core of severed: shared declarations.
+ *
+ * How the core is laid out (one file per unit, one module that gathers them):
+ *
+ *   kernels.h   this header: the buffer helpers and every unit's method table
+ *   module.c    the extension module severed.engine._kernels; lists the tables
+ *   buffers.c   the buffer helpers (the only code here that checks Python objects)
+ *   <unit>.c    one unit: its perform routine(s) first, in plain C that knows only
+ *               pointers, a frame count and a small state struct; then a thin binding
+ *               that takes the caller's buffers, checks them and calls the perform
+ *               routine; last, its method table <unit>_methods[], ending in {NULL}.
+ *
+ * To add a unit: write <unit>.c in that shape, declare its table below and add it to
+ * UNIT_TABLES in module.c. setup.py compiles every *.c here; nothing else to edit.
+ *
+ * Rules for perform routines (they run on the audio thread): no allocation, no locks,
+ * no logging, no calls into Python; state in doubles where a recursion needs it;
+ * parameter changes interpolated across the block. Python owns every buffer and all
+ * state (numpy arrays handed in each call), so a unit has no lifetime to manage.
+ * Bindings use METH_FASTCALL and the plain buffer protocol: no numpy headers at build.
+ */
+#ifndef SEVERED_KERNELS_H
+#define SEVERED_KERNELS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* A buffer the caller lends for one call: the view and its element kind. */
+typedef struct {
+    Py_buffer view;
+    char kind;       /* 'f' float32, 'd' float64, 'i' int32, 'q' int64 */
+    int held;
+} Buf;
+
+/* Borrow `obj` as a C-contiguous buffer of one of the element kinds in `kinds`
+ * (e.g. "fd"), writable if asked. On failure sets a TypeError/ValueError naming
+ * `what` and returns -1. Release with buf_release (safe on a failed or unused Buf). */
+int buf_get(Buf *b, PyObject *obj, const char *kinds, int writable, const char *what);
+void buf_release(Buf *b);
+/* Element count of a held buffer; and its leading dimension (rows) and row length. */
+Py_ssize_t buf_count(const Buf *b);
+Py_ssize_t buf_rows(const Buf *b);
+Py_ssize_t buf_cols(const Buf *b);
+/* Check an integer argument lies in [lo, hi]; sets ValueError naming `what`. */
+int arg_ssize(PyObject *obj, Py_ssize_t lo, Py_ssize_t hi, const char *what, Py_ssize_t *out);
+
+/* Method tables of the units (module.c gathers them). */
+extern PyMethodDef iir_methods[];
+
+#endif
