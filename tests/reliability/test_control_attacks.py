@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from severed.errors import ControlError
 from severed.service.control import ControlClient, ControlServer
 
 
@@ -57,3 +58,26 @@ def test_eight_trickling_connections_lock_nobody_out(short_dir):
         assert srv.client_count == 0, "a trickle outlived the request deadline"
         for sock in trickles:
             sock.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to play the other user")
+def test_an_impostor_in_a_directory_made_first_is_not_talked_to(short_dir):
+    # The attack: another user makes the daemon's predictable directory first and
+    # listens there; root's `severed volume -6` talked to the impostor.
+    directory = os.path.join(short_dir, "severed-0")
+    os.mkdir(directory, 0o755)
+    path = os.path.join(directory, "control.sock")
+    impostor = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    impostor.bind(path)
+    impostor.listen(1)
+    os.chown(path, 65534, 65534)
+    os.chown(directory, 65534, 65534)
+    try:
+        with pytest.raises(ControlError, match="not talking to"):
+            ControlClient(path, timeout_s=1.0).request("volume", db=-6)
+        impostor.close()
+        os.unlink(path)
+        with pytest.raises(ControlError, match="belongs to"):
+            ControlServer(path, ping).start()
+    finally:
+        impostor.close()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from severed.errors import ControlError
-from severed.service import control
+from severed.service import control, socketpath
 from severed.service.control import (MAX_REQUEST_BYTES, ControlClient, ControlServer,
                                      peer_allowed)
 
@@ -197,8 +197,83 @@ def test_client_says_when_the_daemon_is_not_running(short_dir):
     path = os.path.join(short_dir, "none.sock")
     with pytest.raises(ControlError) as err:
         ControlClient(path).request("status")
-    assert str(err.value) == (f"severed is not running: no socket at {path}; "
-                              f"start it with systemctl start severed")
+    assert str(err.value) == (f"severed is not running: no socket at {path} "
+                              f"(given by --socket or SEVERED_CONTROL)")
+
+
+@pytest.fixture
+def hand_env(short_dir, monkeypatch):
+    """No service on this machine, and a runtime directory of our own."""
+    monkeypatch.delenv("SEVERED_CONTROL", raising=False)
+    monkeypatch.delenv("SUDO_UID", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", short_dir)
+    monkeypatch.setattr(socketpath, "SERVICE_PATH", os.path.join(short_dir, "svc.sock"))
+    return short_dir
+
+
+def test_not_running_says_where_it_looked_and_how_to_start(hand_env):
+    with pytest.raises(ControlError) as err:
+        ControlClient().request("status")
+    text = str(err.value)
+    assert f"no socket at {socketpath.SERVICE_PATH}" in text
+    assert os.path.join(hand_env, "severed", "control.sock") in text
+    assert "sudo systemctl start severed" in text and "severed run --simulate" in text
+
+
+def test_the_cli_finds_a_daemon_started_by_hand(hand_env):
+    # `severed run --simulate` binds here; `severed status` must look here too.
+    path = socketpath.daemon_path()
+    assert path == os.path.join(hand_env, "severed", "control.sock")
+    socketpath.make_private_directory(os.path.dirname(path))
+    with ControlServer(path, echo):
+        assert ControlClient().path == path
+        assert ControlClient().request("status")["ok"]
+
+
+def test_without_a_runtime_directory_a_private_one_in_tmp(monkeypatch):
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(socketpath.os.path, "isdir", lambda p: False)
+    assert socketpath.hand_started_dir() == f"/tmp/severed-{os.geteuid()}"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory away")
+def test_a_directory_someone_else_made_first_is_refused(hand_env):
+    # The attack: another local user creates our predictable directory first and
+    # listens there; root's `severed volume -6` then talked to the impostor.
+    directory = os.path.join(hand_env, "severed")
+    os.mkdir(directory, 0o755)
+    os.chown(directory, 65534, 65534)
+    with pytest.raises(ControlError, match="belongs to .*65534"):
+        socketpath.make_private_directory(directory)
+    with pytest.raises(ControlError, match="belongs to .*65534"):
+        ControlServer(os.path.join(directory, "control.sock"), echo).start()
+    # An impostor's socket there: the CLI does not talk to it.
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(os.path.join(directory, "control.sock"))
+    listener.listen(1)
+    try:
+        with pytest.raises(ControlError, match="not talking to .*belongs to"):
+            ControlClient().request("volume", db=-6)
+    finally:
+        listener.close()
+
+
+def test_a_symlinked_or_shared_directory_is_refused(hand_env, short_dir):
+    target = os.path.join(short_dir, "elsewhere")
+    os.mkdir(target, 0o700)
+    directory = os.path.join(hand_env, "severed")
+    os.symlink(target, directory)
+    with pytest.raises(ControlError, match="symbolic link"):
+        socketpath.make_private_directory(directory)
+    with pytest.raises(ControlError, match="symbolic link"):
+        ControlServer(os.path.join(directory, "control.sock"), echo).start()
+    os.unlink(directory)
+    os.mkdir(directory)
+    os.chmod(directory, 0o777)
+    with pytest.raises(ControlError, match="may be written by others"):
+        ControlServer(os.path.join(directory, "control.sock"), echo).start()
+    with pytest.raises(ControlError, match="not talking to .*may be written by others"):
+        ControlClient(os.path.join(directory, "control.sock")).request("status")
 
 
 def test_client_explains_permission_denied(short_dir, monkeypatch):
@@ -213,9 +288,8 @@ def test_client_explains_permission_denied(short_dir, monkeypatch):
            "then log in again" in str(err.value)
 
 
-def test_default_path_from_environment(monkeypatch):
-    monkeypatch.delenv("SEVERED_CONTROL", raising=False)
-    assert ControlClient().path == "/run/severed/control.sock"
+def test_default_path_from_environment(hand_env, monkeypatch):
+    assert ControlClient().path == socketpath.SERVICE_PATH
     monkeypatch.setenv("SEVERED_CONTROL", "/tmp/elsewhere.sock")
     assert ControlClient().path == "/tmp/elsewhere.sock"
 

@@ -24,7 +24,10 @@ def register(sub):
     p.add_argument("--out", metavar="WAV", default=SIMULATED_WAV,
                    help="with --simulate: where to play when this machine has no sound "
                         f"card (default: {SIMULATED_WAV})")
-    p.add_argument("--control", metavar="SOCKET", help="control socket path")
+    p.add_argument("--control", metavar="SOCKET",
+                   help="control socket path (default: $SEVERED_CONTROL; under systemd "
+                        "/run/severed/control.sock; started by hand, a private directory: "
+                        "$XDG_RUNTIME_DIR/severed or /tmp/severed-UID)")
     p.add_argument("--state-dir", metavar="DIR", help="crash record directory")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
@@ -32,6 +35,7 @@ def register(sub):
 
 def run(args):
     from severed.commands.common import load_inputs
+    from severed.service import socketpath
     from severed.service.daemon import Daemon
     from severed.service.journal import setup_logging
 
@@ -42,22 +46,28 @@ def run(args):
     if config is None and not (simulate and not os.path.exists(DEFAULT_CONFIG)):
         config = DEFAULT_CONFIG
     site, show, scenario = load_inputs(config, args.show, scenario_path)
-    control = args.control
+    control = args.control or socketpath.daemon_path()
     state_dir = args.state_dir
-    if simulate:
-        # A laptop user cannot write /run or /var/lib: keep the daemon's files nearby.
-        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/severed-{os.getuid()}"
-        control = control or os.environ.get("SEVERED_CONTROL") or os.path.join(
-            runtime, "severed", "control.sock")
-        state_dir = state_dir or os.path.join(runtime, "severed")
+    if not socketpath.under_systemd():
+        if control == socketpath.hand_started_path():
+            # Before anything is written there: a directory someone else made first
+            # must not receive our socket (nor our crash record).
+            socketpath.make_private_directory(os.path.dirname(control))
+        if simulate:
+            # A laptop user cannot write /var/lib: keep the crash record with the socket.
+            state_dir = state_dir or os.path.dirname(control)
     daemon = Daemon(site, show, config_path=config, simulate=simulate, scenario=scenario,
                     # Only a simulation may fall back to a file: a Pi without its DAC
                     # must wait for the card, not fill the SD card with a WAV.
                     fallback_wav=args.out if simulate else None, control_path=control, state_dir=state_dir,
                     seed=args.seed)
     daemon.install_signal_handlers()
-    if simulate:
-        print(f"severed: simulating sensors; control socket {control}"
+    if not socketpath.under_systemd():
+        # Started by hand: say where the maintenance commands will find it.
+        found = "severed status finds it" if control in socketpath.candidate_paths() \
+            else f"use severed status --socket {control}"
+        print(f"severed: {'simulating sensors; ' if simulate else ''}control socket "
+              f"{control} ({found})"
               + (f"; scenario {scenario_path} ({scenario.duration_s:g} s)" if scenario else ""),
               file=sys.stderr)
     return daemon.run()

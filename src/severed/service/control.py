@@ -1,6 +1,7 @@
 """The control socket: how ``severed status``, ``scene``, ``volume`` ... reach the daemon.
 
-A Unix stream socket (default ``/run/severed/control.sock``; ``SEVERED_CONTROL`` or an
+A Unix stream socket (``/run/severed/control.sock`` for the service, a private
+directory for a daemon started by hand: see ``socketpath``; ``SEVERED_CONTROL`` or an
 argument overrides it) carrying JSON lines. Request and replies::
 
     {"v": 1, "cmd": "scene", "name": "innie"}
@@ -39,11 +40,12 @@ import threading
 import time
 
 from severed.errors import ControlError
+from severed.service import socketpath
 
 log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
-DEFAULT_PATH = "/run/severed/control.sock"
+DEFAULT_PATH = socketpath.SERVICE_PATH
 GROUP = "severed"
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_REPLY_BYTES = 4 * 1024 * 1024  # a reply the client never reads is dropped past this
@@ -51,8 +53,8 @@ SOCKET_MODE = 0o660
 
 
 def default_path(env=None):
-    env = os.environ if env is None else env
-    return env.get("SEVERED_CONTROL") or DEFAULT_PATH
+    """The socket a client talks to (see ``socketpath.client_path``)."""
+    return socketpath.client_path(env)
 
 
 # ----------------------------------------------------------------- credentials
@@ -234,14 +236,17 @@ class ControlServer:
         return len(self._connections)
 
     def _bind(self):
-        directory = os.path.dirname(self.path) or "."
+        directory = os.path.dirname(os.path.abspath(self.path))
         try:
-            os.makedirs(directory, mode=0o755, exist_ok=True)
+            os.makedirs(directory, mode=0o700, exist_ok=True)
         except OSError as exc:
             raise ControlError(f"cannot create the directory for the control socket "
                                f"{directory}: {exc.strerror}; outside the service, set "
                                f"SEVERED_CONTROL to a path you can write, e.g. "
                                f"$XDG_RUNTIME_DIR/severed.sock") from exc
+        # A directory someone else made (or a symlink they planted) could hand our
+        # clients to their socket: bind only in one that is ours or root's.
+        socketpath.check_directory(directory, owners={self.own_uid, 0})
         self._clear_stale_socket()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -519,8 +524,17 @@ class ControlServer:
 # ---------------------------------------------------------------------- client
 
 
-NOT_RUNNING = ("severed is not running: no socket at {path}; "
-               "start it with systemctl start severed")
+NOT_RUNNING = "severed is not running: no socket at {path}"
+
+
+def not_running_message(path, explicit):
+    """What to say when nothing listens: where we looked and how to start it."""
+    if explicit:
+        return NOT_RUNNING.format(path=path) + " (given by --socket or SEVERED_CONTROL)"
+    hand = socketpath.hand_started_path()
+    return (f"severed is not running: no socket at {socketpath.SERVICE_PATH} (the "
+            f"service: sudo systemctl start severed) nor at {hand} (started by hand: "
+            f"severed run --simulate); for another socket use --socket PATH")
 
 
 class ControlClient:
@@ -531,6 +545,7 @@ class ControlClient:
     """
 
     def __init__(self, path=None, timeout_s=5.0):
+        self.explicit = path is not None or bool(os.environ.get("SEVERED_CONTROL"))
         self.path = os.fspath(path) if path is not None else default_path()
         self.timeout_s = timeout_s
         self._sock = None
@@ -539,13 +554,19 @@ class ControlClient:
     def connect(self):
         if self._sock is not None:
             return
+        try:
+            # Commands like `volume` must reach severed, not a socket another user
+            # planted where severed's would be.
+            socketpath.check_socket(self.path, socketpath.trusted_owners())
+        except ControlError as exc:
+            raise ControlError(f"not talking to {self.path}: {exc}") from None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout_s)
         try:
             sock.connect(self.path)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             sock.close()
-            raise ControlError(NOT_RUNNING.format(path=self.path)) from exc
+            raise ControlError(not_running_message(self.path, self.explicit)) from exc
         except PermissionError as exc:
             sock.close()
             raise ControlError(

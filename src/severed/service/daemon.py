@@ -229,14 +229,15 @@ class Daemon:
             time.sleep(0.01)
 
     def _start_control(self):
-        from severed.service.control import ControlServer, default_path
+        from severed.service.control import ControlServer
         from severed.service.handler import ControlHandler
+        from severed.service.socketpath import daemon_path
 
         # The handler's reload goes through apply_reload, so that it reopens sensors.
         handler = ControlHandler(_ReloadingLoop(self), self.site, self.show,
                                  config_path=self.config_path,
                                  info=self._info, **({"loader": self.loader} if self.loader else {}))
-        path = self.control_path or default_path()
+        path = self.control_path or daemon_path()
         try:
             server = ControlServer(path, handler).start()
         except (ControlError, OSError) as exc:
