@@ -4,11 +4,13 @@ socket: each once kept other clients out, reached an impostor, or broke a comman
 import json
 import os
 import socket
-import tempfile
 import shutil
+import tempfile
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from severed.errors import ControlError
 from severed.service.control import ControlClient, ControlServer
@@ -81,3 +83,57 @@ def test_an_impostor_in_a_directory_made_first_is_not_talked_to(short_dir):
             ControlServer(path, ping).start()
     finally:
         impostor.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """A render loop playing the small show behind the real control handler."""
+    from severed.config import load_show_text, load_site
+    from severed.hardware.sinks import NullSink
+    from severed.loop import RenderLoop
+    from severed.precompute.cache import Cache
+    from severed.service.handler import ControlHandler
+
+    from test_fuzz_config import SMALL_SHOW, dev_site_text
+
+    d = tmp_path_factory.mktemp("attack")
+    (d / "site.toml").write_text(dev_site_text())
+    site = load_site(str(d / "site.toml"))
+    show = load_show_text(SMALL_SHOW, str(d / "small.toml"))
+    loop = RenderLoop(show, site, NullSink(), block_frames=1024, live=True, cache=Cache(None))
+    return loop, ControlHandler(loop, site, show), d
+
+
+def take(loop, handler, seconds=3.0):
+    """Render until the take ends (as the render thread would), up to ``seconds``."""
+    started = time.monotonic()
+    while handler.recording.active and time.monotonic() - started < seconds:
+        loop.render_block()
+        time.sleep(0.001)
+    handler.recording.wait(seconds)
+    return handler.recording.info()
+
+
+def test_a_nul_byte_in_a_take_name_leaves_record_usable(live):
+    # Once this killed the writer thread and left `record` "recording" for ever.
+    loop, handler, d = live
+    reply = handler({"cmd": "record", "seconds": 0.1, "path": str(d / "a\0b.wav")})
+    assert reply["ok"] is False and "control characters" in reply["error"]
+    reply = handler({"cmd": "record", "seconds": 0.1, "path": str(d / "ok.wav")})
+    assert "recording" in reply, reply
+    assert take(loop, handler)["state"] == "done"
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=40), st.booleans())
+def test_any_take_name_ends_the_take(live, name, wav):
+    # Whatever the name, a take ends (done or failed) and the next one may start.
+    loop, handler, d = live
+    name = name.replace("/", "_").replace(".", "_") + (".wav" if wav else "")
+    reply = handler({"cmd": "record", "seconds": 0.05, "path": name, "cwd": str(d)})
+    if reply.get("ok") is False:
+        assert reply["error"].startswith("record: "), reply
+        return
+    assert take(loop, handler)["state"] in ("done", "failed")
+    assert not handler.recording.active

@@ -186,6 +186,65 @@ def test_record_refuses_paths_it_cannot_write(rig, path, message):
     assert loop._taps == []
 
 
+def test_record_bare_name_goes_to_the_recordings_dir(fake_loop, cfg, tmp_path):
+    handler = ControlHandler(fake_loop, cfg.site, cfg.show, recordings_dir=str(tmp_path))
+    fake_loop.start()
+    reply = handler({"cmd": "record", "seconds": 0.2, "path": "take.wav", "cwd": "/"})
+    assert reply["recording"]["path"] == str(tmp_path / "take.wav")
+    handler.recording.wait(5)
+    assert (tmp_path / "take.wav").exists()
+    # Without a recordings directory (started by hand): the client's directory.
+    handler = ControlHandler(fake_loop, cfg.site, cfg.show)
+    reply = handler({"cmd": "record", "seconds": 0.2, "path": "sub/../b.wav",
+                     "cwd": str(tmp_path)})
+    assert reply["recording"]["path"] == str(tmp_path / "b.wav")
+    handler.recording.wait(5)
+
+
+@pytest.mark.parametrize("path, message", [
+    ("/tmp/a\0b.wav", "control characters"),
+    ("/tmp/a\nb.wav", "control characters"),
+    ("/tmp/" + "x" * 300 + ".wav", "at most 255 bytes"),
+    ("/tmp/" + "x/" * 600 + "a.wav", "longer than 1024 bytes"),
+])
+def test_record_refuses_names_that_would_break_the_writer(rig, path, message):
+    # A NUL byte once killed the writer thread: `record` then said "already
+    # recording" until the daemon restarted.
+    client, loop, _, _ = rig
+    assert message in error_of(client, "record", seconds=1, path=path)
+    assert loop._taps == []
+
+
+def test_record_refuses_a_take_the_disk_cannot_hold(rig, tmp_path, monkeypatch):
+    from severed.service import record
+    client, loop, _, _ = rig
+    free = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize
+    monkeypatch.setattr(record, "KEEP_FREE_BYTES", free)  # nothing left for a take
+    text = error_of(client, "record", seconds=1, path=str(tmp_path / "t.wav"))
+    assert f"not enough free space in {tmp_path}" in text and "must stay free" in text
+    assert loop._taps == []
+
+
+def test_a_writer_that_fails_ends_the_take_with_its_error(rig, tmp_path, monkeypatch):
+    from severed.service import record
+    client, loop, _, handler = rig
+    loop.start()
+
+    def broken(path, block, sample_rate):
+        raise RuntimeError("the writer broke")
+
+    monkeypatch.setattr(record, "write_wav", broken)
+    client.request("record", seconds=0.2, path=str(tmp_path / "t.wav"))
+    handler.recording.wait(5)
+    info = client.request("record_status")["recording"]
+    assert info["state"] == "failed" and "the writer broke" in info["error"]
+    monkeypatch.undo()
+    # The next take is not refused with "already recording".
+    assert client.request("record", seconds=0.2, path=str(tmp_path / "t.wav"))["ok"]
+    handler.recording.wait(5)
+    assert client.request("record_status")["recording"]["state"] == "done"
+
+
 class TapOnlyLoop:
     """A render loop reduced to its taps: the test feeds blocks when it likes."""
 

@@ -96,9 +96,15 @@ def test_record_writes_a_file(daemon, capsys, tmp_path):
     assert capsys.readouterr().out.splitlines()[-1] == f"wrote {target}"
 
 
-def test_record_bare_name_goes_to_the_recordings_dir():
-    assert maintenance.record_path("take.wav") == "/var/lib/severed/recordings/take.wav"
-    assert maintenance.record_path("./take.wav") == os.path.abspath("take.wav")
+def test_record_a_relative_name_for_a_daemon_started_by_hand(daemon, capsys, tmp_path,
+                                                              monkeypatch):
+    # Such a daemon has no /var/lib/severed/recordings: the name is taken from here.
+    loop, _ = daemon
+    loop.start()
+    monkeypatch.chdir(tmp_path)
+    assert run(["record", "0.3", "take.wav"]) == 0
+    assert (tmp_path / "take.wav").stat().st_size == 44 + int(0.3 * 8000) * 2 * 2
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {tmp_path / 'take.wav'}"
 
 
 def test_reload_prints_every_problem(daemon, capsys, cfg):

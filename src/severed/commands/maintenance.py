@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 
-RECORDINGS_DIR = "/var/lib/severed/recordings"
+from severed.service.record import RECORDINGS_DIR
 
 
 def _client(args, timeout_s=5.0):
@@ -69,8 +69,9 @@ def register(sub):
     p = _add(sub, "record", cmd_record, "record what the daemon plays into a WAV file",
              parents)
     p.add_argument("seconds", type=float)
-    p.add_argument("file", help=f"the WAV to write, by the daemon; a bare name goes to "
-                                f"{RECORDINGS_DIR}")
+    p.add_argument("file", help=f"the WAV to write, by the daemon; for the service a bare "
+                                f"name goes to {RECORDINGS_DIR}, for a daemon started by "
+                                f"hand a relative name is taken from here")
     _add(sub, "reload", cmd_reload, "re-read the config and show; keep playing the old "
                                     "ones if they are invalid", parents)
     _add(sub, "config", cmd_config, "print the daemon's effective config as JSON", parents)
@@ -222,17 +223,13 @@ def cmd_test_tone(args):
     return 0
 
 
-def record_path(file):
-    """Where the daemon should write: a bare name goes to the recordings directory."""
-    if os.sep not in file:
-        return os.path.join(RECORDINGS_DIR, file)
-    return os.path.abspath(file)
-
-
 def cmd_record(args):
-    path = record_path(args.file)
+    # Relative names are resolved by the daemon: the service puts a bare name in its
+    # recordings directory, a daemon started by hand takes it from our directory.
+    path = args.file
     with _client(args) as client:
-        client.request("record", seconds=args.seconds, path=path)
+        reply = client.request("record", seconds=args.seconds, path=path, cwd=os.getcwd())
+        path = reply["recording"]["path"]
         print(f"recording {args.seconds:g} s into {path} ...", flush=True)
         # The daemon ends a take that stops making progress; poll until it says so.
         while True:

@@ -38,6 +38,7 @@ def run(args):
     from severed.service import socketpath
     from severed.service.daemon import Daemon
     from severed.service.journal import setup_logging
+    from severed.service.record import RECORDINGS_DIR
 
     setup_logging()
     simulate = bool(args.simulate)
@@ -60,7 +61,10 @@ def run(args):
                     # Only a simulation may fall back to a file: a Pi without its DAC
                     # must wait for the card, not fill the SD card with a WAV.
                     fallback_wav=args.out if simulate else None, control_path=control, state_dir=state_dir,
-                    seed=args.seed)
+                    seed=args.seed,
+                    # The service has a recordings directory; by hand, a relative name
+                    # is taken from the directory `severed record` runs in.
+                    recordings_dir=RECORDINGS_DIR if socketpath.under_systemd() else None)
     daemon.install_signal_handlers()
     if not socketpath.under_systemd():
         # Started by hand: say where the maintenance commands will find it.

@@ -4,6 +4,7 @@
 ``notify``         sd_notify: READY/STATUS/STOPPING, the block-driven watchdog
 ``journal``        logging to the journal (structured fields) or the console
 ``control``        the control socket server and client (JSON lines)
+``socketpath``     where the control socket lives; which directories to trust
 ``handler``        what each control command does to the render loop
 ``record``         recording the loop's output into a WAV file
 ``doctor``         installation checks for ``severed doctor``

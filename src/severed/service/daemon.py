@@ -52,7 +52,7 @@ DEVICE_FIELDS = ("kind", "pin", "pull", "active_state")
 class Daemon:
     def __init__(self, site, show, *, config_path=None, simulate=False, scenario=None,
                  fallback_wav=None, control_path=None, state_dir=None, seed=0,
-                 loader=None):
+                 loader=None, recordings_dir=None):
         self.site = site
         self.show = show
         self.config_path = config_path
@@ -63,6 +63,7 @@ class Daemon:
         self.state_dir = state_dir
         self.seed = seed
         self.loader = loader
+        self.recordings_dir = recordings_dir
         self.safe_mode = False
         self.loop = None
         self.bank = None
@@ -236,7 +237,8 @@ class Daemon:
         # The handler's reload goes through apply_reload, so that it reopens sensors.
         handler = ControlHandler(_ReloadingLoop(self), self.site, self.show,
                                  config_path=self.config_path,
-                                 info=self._info, **({"loader": self.loader} if self.loader else {}))
+                                 info=self._info, recordings_dir=self.recordings_dir,
+                                 **({"loader": self.loader} if self.loader else {}))
         path = self.control_path or daemon_path()
         try:
             server = ControlServer(path, handler).start()

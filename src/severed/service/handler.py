@@ -20,7 +20,7 @@ volume     db (-80..12)                     posts cmd.volume
 mute                                        posts cmd.mute
 unmute                                      posts cmd.unmute
 test_tone  channel, freq_hz, seconds        posts cmd.test_tone (the engine plays it)
-record     seconds, path (absolute .wav)    starts a take; record_status polls it
+record     seconds, path (.wav), cwd        starts a take; record_status polls it
 reload                                      loads and validates the config; applies it
 config                                      config: the effective site config
 =========  ===============================  ======================================
@@ -37,7 +37,7 @@ import os
 import time
 
 from severed.errors import ConfigError, SeveredError
-from severed.service.record import MAX_SECONDS, Recording, check_output_path
+from severed.service.record import MAX_SECONDS, Recording, check_output_path, wav_bytes
 from severed.show.events import KIND_STATES, Event
 
 log = logging.getLogger(__name__)
@@ -99,11 +99,13 @@ class ControlHandler:
 
     ``site`` and ``show`` are the running config (updated by ``reload``);
     ``loader(config_path) -> (site, show)`` raises ConfigError listing the problems;
-    ``info()`` adds daemon facts (pin factory, safe mode) to ``status``.
+    ``info()`` adds daemon facts (pin factory, safe mode) to ``status``;
+    ``recordings_dir``: where ``record`` puts a bare file name (the service's
+    RECORDINGS_DIR); other relative names are taken from the client's ``cwd``.
     """
 
     def __init__(self, loop, site, show, *, config_path=None, loader=default_loader,
-                 info=None, clock=time.monotonic):
+                 info=None, recordings_dir=None, clock=time.monotonic):
         self.loop = loop
         self.site = site
         self.show = show
@@ -112,6 +114,7 @@ class ControlHandler:
         self.info = info
         self.started = clock()
         self.clock = clock
+        self.recordings_dir = recordings_dir
         self.recording = None
         self._commands = {
             "status": self.status, "sensors": self.sensors, "trigger": self.trigger,
@@ -219,15 +222,27 @@ class ControlHandler:
 
     def record(self, request):
         seconds = _number(request, "seconds", 0.1, MAX_SECONDS)
-        path = _text(request, "path")
-        if self.recording is not None and self.recording.state == "recording":
+        path = self._record_path(_text(request, "path"), request.get("cwd"))
+        if self.recording is not None and self.recording.active:
             raise RequestError(f"already recording into {self.recording.path}")
-        problem = check_output_path(path)
+        problem = check_output_path(path, wav_bytes(seconds, self.loop.sample_rate,
+                                                    self.loop.channels))
         if problem:
             raise RequestError(problem)
         self.recording = Recording(self.loop, path, seconds)
         self.recording.start()
         return {"recording": self.recording.info()}
+
+    def _record_path(self, path, cwd):
+        """An absolute path for a take: a bare name goes to the recordings directory
+        (the service's), any other relative name to the client's directory."""
+        if not isinstance(path, str) or os.path.isabs(path) or "\0" in path:
+            return path  # check_output_path says what is wrong with it
+        if self.recordings_dir and os.sep not in path:
+            return os.path.join(self.recordings_dir, path)
+        if isinstance(cwd, str) and os.path.isabs(cwd) and "\0" not in cwd:
+            return os.path.normpath(os.path.join(cwd, path))
+        return path
 
     def record_status(self, request):
         if self.recording is None:

@@ -18,16 +18,39 @@ import os
 import threading
 import wave
 
-import numpy as np
-
 log = logging.getLogger(__name__)
+
+# Where the service puts a take given by a bare name (the unit's StateDirectory).
+RECORDINGS_DIR = "/var/lib/severed/recordings"
 
 MAX_SECONDS = 120.0  # 46 MiB of float32 stereo at 48 kHz: the Pi Zero has 512 MB
 STALL_S = 5.0  # no block for this long: the render loop has stopped
 
 
-def check_output_path(path):
-    """Why the daemon cannot write a WAV at ``path``, or None if it can."""
+# Free space a take must leave on its file system: the journal, the event log and the
+# crash record live there too (a group member must not fill the SD card by recording).
+KEEP_FREE_BYTES = 64 * 1024 * 1024
+MAX_PATH_BYTES = 1024
+
+
+def wav_bytes(seconds, sample_rate, channels):
+    """Size of a 16-bit take on disk (header included)."""
+    return int(round(seconds * sample_rate)) * channels * 2 + 44
+
+
+def check_output_path(path, needed_bytes=0):
+    """Why the daemon cannot write a WAV at ``path``, or None if it can.
+
+    ``needed_bytes``: the size of the take, which must fit with KEEP_FREE_BYTES to spare.
+    """
+    if not isinstance(path, str) or not path:
+        return "give a file name ending in .wav"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        return f"{path!r}: control characters (a NUL byte, a newline) are not allowed"
+    if len(path.encode(errors="surrogateescape")) > MAX_PATH_BYTES:
+        return f"{path[:60]}...: longer than {MAX_PATH_BYTES} bytes"
+    if len(os.path.basename(path).encode(errors="surrogateescape")) > 255:
+        return f"{os.path.basename(path)[:60]}...: a file name has at most 255 bytes"
     if not os.path.isabs(path):
         return f"{path}: give an absolute path (the daemon does not know your directory)"
     if not path.lower().endswith(".wav"):
@@ -40,7 +63,21 @@ def check_output_path(path):
                 f"/var/lib/severed/recordings instead")
     if os.path.lexists(path) and (os.path.islink(path) or not os.path.isfile(path)):
         return f"{path}: exists and is not a plain file"
+    if needed_bytes:
+        try:
+            fs = os.statvfs(directory)
+        except OSError as exc:
+            return f"{path}: cannot tell the free space in {directory}: {exc.strerror}"
+        free = fs.f_bavail * fs.f_frsize
+        if free < needed_bytes + KEEP_FREE_BYTES:
+            return (f"{path}: not enough free space in {directory}: {_mib(free)} free, "
+                    f"the take needs {_mib(needed_bytes)} and {_mib(KEEP_FREE_BYTES)} "
+                    f"must stay free; record less or delete old takes")
     return None
+
+
+def _mib(n):
+    return f"{n / 1048576:.1f} MiB"
 
 
 class Recording:
@@ -55,6 +92,8 @@ class Recording:
         self.seconds = float(seconds)
         self.sample_rate = int(loop.sample_rate)
         self.frames = int(round(self.seconds * self.sample_rate))
+        import numpy as np  # here, so that the CLI imports this module without numpy
+
         self._buffer = np.zeros((self.frames, int(loop.channels)), dtype=np.float32)
         self._filled = 0
         self._full = threading.Event()
@@ -82,31 +121,51 @@ class Recording:
         self._thread.start()
 
     def _finish(self):
+        try:
+            self._take()
+        except Exception as exc:  # noqa: BLE001 - a take must end, whatever happened
+            self._fail(f"{type(exc).__name__}: {exc}")
+            log.exception("recording %s failed", self.path)
+        finally:
+            if self.state == "recording":  # never left "recording" for ever
+                self._fail("the recorder stopped without finishing the take")
+            self._buffer = None  # give the memory back now, not at the next take
+
+    def _fail(self, error):
+        self.state, self.error = "failed", error
+
+    def _take(self):
         # Wait as long as blocks keep coming, however slowly (a loaded or emulated
         # machine renders slower than real time); give up only when none arrives for
         # STALL_S, so a loop that stops rendering does not keep the tap forever.
         filled = -1
-        while not self._full.wait(STALL_S):
-            if self._filled == filled:
-                break
-            filled = self._filled
-        self.loop.remove_tap(self._tap_fn)
+        try:
+            while not self._full.wait(STALL_S):
+                if self._filled == filled:
+                    break
+                filled = self._filled
+        finally:
+            self.loop.remove_tap(self._tap_fn)
         if not self._full.is_set():
-            self.state, self.error = "failed", (
-                f"no sound from the render loop for {STALL_S:g} s (after "
-                f"{self._filled / self.sample_rate:.1f} s of the take): see severed logs")
+            self._fail(f"no sound from the render loop for {STALL_S:g} s (after "
+                       f"{self._filled / self.sample_rate:.1f} s of the take): see "
+                       f"severed logs")
             log.error("recording %s failed: %s", self.path, self.error)
-            self._buffer = None
             return
         try:
             write_wav(self.path, self._buffer, self.sample_rate)
-        except OSError as exc:
-            self.state, self.error = "failed", f"cannot write {self.path}: {exc.strerror}"
+        except (OSError, ValueError) as exc:
+            self._fail(f"cannot write {self.path}: {getattr(exc, 'strerror', None) or exc}")
             log.error("recording failed: %s", self.error)
         else:
             self.state = "done"
             log.info("recorded %.1f s into %s", self.seconds, self.path)
-        self._buffer = None  # give the memory back now, not at the next take
+
+    @property
+    def active(self):
+        """Still taking: recording, with a live writer thread."""
+        return self.state == "recording" and self._thread is not None \
+            and self._thread.is_alive()
 
     def wait(self, timeout_s=None):
         if self._thread is not None:
@@ -120,6 +179,8 @@ class Recording:
 
 def write_wav(path, block, sample_rate):
     """Save float32 ``block`` (frames, channels) as 16-bit PCM, atomically."""
+    import numpy as np
+
     pcm = np.clip(np.round(block * 32767.0), -32768, 32767).astype("<i2")
     tmp = f"{path}.part"
     try:
