@@ -327,10 +327,12 @@ class RenderLoop:
         old = self.engine
         self._retune_sensors(site.sensors, t_start)
         self.site, self.show = site, show
-        self.machine = ShowMachine(show)
         before = self.state
+        tension = self.machine.tension(before, self.t)
+        self.machine = ShowMachine(show)
         scene = before.scene if before.scene in show.scenes else show.initial_scene
-        self.state = _carried_over(self.machine.initial(self.t), before, site.sensors)
+        self.state = _carried_over(self.machine.initial(self.t), before, tension,
+                                   site.sensors)
         if scene != self.state.scene:
             self.state, _ = self.machine.step(self.state, ev.Event(self.t, "cmd.scene",
                                                                    data={"scene": scene}))
@@ -410,12 +412,16 @@ class RenderLoop:
         }
 
 
-def _carried_over(state, before, sensors):
+def _carried_over(state, before, tension, sensors):
     """``state`` (a new show's initial state) knowing what ``before`` knew about the
     sensors still in ``sensors``: their states (a closed door stays closed for the
-    guards), when motion was last seen, which are faulted; and the volume and mute."""
+    guards), when motion was last seen, which are faulted, which drive tension now
+    (a visitor moving through a reload goes on counting); the tension; and the volume
+    and mute."""
     names = {spec.name for spec in sensors}
     return replace(state,
+                   tension=tension,
+                   tension_active=frozenset(n for n in before.tension_active if n in names),
                    sensor_states=tuple(p for p in before.sensor_states if p[0] in names),
                    last_motion=tuple(p for p in before.last_motion if p[0] in names),
                    faulted=frozenset(n for n in before.faulted if n in names),

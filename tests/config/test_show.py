@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from severed.config import load_show, load_show_text
-from severed.config.model import Guards, ReverbSpec
+from severed.config.model import Guards, ReverbSpec, TensionSpec
 from severed.engine.params import Const, Lfo, Mapping, Ramp
 from severed.errors import ConfigError
 
@@ -17,7 +17,7 @@ initial_scene = "outie"
 crossfade_s = 2.0
 
 [tension]
-rise = 0.2
+rise_per_start = 0.2
 decay_s = 30
 sensors = ["motion"]
 
@@ -99,7 +99,7 @@ def test_good_show_builds_every_object(good):
     assert warnings == []
     assert s.name == "example" and s.initial_scene == "outie" and s.crossfade_s == 2.0
     assert list(s.scenes) == ["outie", "descent", "innie", "barrier"]
-    assert s.tension.rise == 0.2 and s.tension.decay_s == 30 and s.tension.sensors == ("motion",)
+    assert s.tension == TensionSpec(0.2, 0.03, 30.0, ("motion",))
     outie = s.scenes["outie"]
     assert outie.loudness_lufs == -32 and outie.reverb == ReverbSpec(4.0, 0.4, 30.0)
     assert [layer.name for layer in outie.layers] == ["hum"]  # "off" is disabled
@@ -323,3 +323,36 @@ def test_layer_after_names_the_scenes_an_entry_comes_from():
         "scenes the show comes from into 'outie'",
         "show.toml:8: scenes.outie.layers.buzz.after: 'outie' is its own scene: name the "
         "scenes the show comes from into 'outie'"]
+
+
+OLD_TENSION = """\
+[show]
+initial_scene = "a"
+[tension]
+rise = 0.3
+decay_s = 40
+[scenes.a]
+"""
+
+
+def test_a_show_written_when_only_starts_counted_keeps_its_rise_with_a_warning():
+    warnings = []
+    s = load_show_text(OLD_TENSION, "old.toml", warnings=warnings)
+    assert s.tension == TensionSpec(rise_per_start=0.3, rise_per_s=0.03, decay_s=40.0)
+    assert len(warnings) == 1
+    w = warnings[0]
+    assert w.startswith("old.toml:4: tension.rise: warning: renamed rise_per_start: "
+                        "write rise_per_start = 0.3."), w
+    assert "rise_per_s = 0.03 by default per second" in w and "rise_per_s = 0 keeps" in w
+
+
+def test_the_old_rise_with_its_new_name_is_an_error():
+    text = OLD_TENSION.replace("decay_s = 40", "rise_per_start = 0.2")
+    with pytest.raises(ConfigError) as exc:
+        load_show_text(text, "old.toml")
+    assert exc.value.problems == ["old.toml:4: tension.rise: the old name of "
+                                  "rise_per_start: give only rise_per_start"]
+    bad = OLD_TENSION.replace("rise = 0.3", "rise = 3")
+    with pytest.raises(ConfigError) as exc:
+        load_show_text(bad, "old.toml")
+    assert exc.value.problems == ["old.toml:4: tension.rise: 3 is above the maximum 1"]

@@ -34,7 +34,7 @@ initial_scene = "a"
 crossfade_s = 0.2
 
 [tension]
-rise = 0.3
+rise_per_start = 0.3
 decay_s = 20
 
 [scenes.a]

@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 # Key names the three schemas use, so random structures land near the valid ones.
 KEYS = (
-    "show", "name", "initial_scene", "crossfade_s", "curve", "tension", "rise", "decay_s",
-    "sensors", "scenes", "layers", "type", "gain_db", "reverb_send", "overlay", "reverb",
+    "show", "name", "initial_scene", "crossfade_s", "curve", "tension", "rise_per_start",
+    "rise_per_s", "decay_s", "sensors", "scenes", "layers", "type", "gain_db", "reverb_send",
+    "overlay", "reverb",
     "damping", "predelay_ms", "loudness_lufs", "transitions", "from", "to", "on", "after_s",
     "overlay_s", "if_motion_within_s", "if_no_motion_for_s", "if_sensor",
     "if_tension_above", "if_tension_below", "freq_hz", "color", "cutoff_hz", "lfo",

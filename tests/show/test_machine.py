@@ -13,7 +13,8 @@ initial_scene = "outie"
 crossfade_s = 3.0
 
 [tension]
-rise = 0.25
+rise_per_start = 0.25
+rise_per_s = 0
 decay_s = 10
 
 [scenes.outie]
@@ -362,6 +363,9 @@ def test_same_events_give_same_actions():
 REACTIVE = """\
 [show]
 initial_scene = "office"
+[tension]
+rise_per_start = 0.15
+rise_per_s = 0
 [scenes.office.layers.stapler]
 type = "cue"
 recipe = "stapler"

@@ -11,7 +11,8 @@ SHOW = """\
 [show]
 initial_scene = "a"
 [tension]
-rise = 0.4
+rise_per_start = 0.4
+rise_per_s = 0.1
 decay_s = 5
 [scenes.a]
 [scenes.b]

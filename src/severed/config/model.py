@@ -130,9 +130,12 @@ class Reaction:
 
 @dataclass(frozen=True)
 class TensionSpec:
-    """Tension 0..1: each motion start adds ``rise``; it decays to 0 with ``decay_s``."""
+    """Tension 0..1, smoothed motion activity: each start of a tension sensor adds
+    ``rise_per_start``, each second one is active adds ``rise_per_s`` (per sensor), and
+    it falls back towards 0 with time constant ``decay_s`` (see show/machine.py)."""
 
-    rise: float = 0.15
+    rise_per_start: float = 0.05
+    rise_per_s: float = 0.03
     decay_s: float = 60.0
     sensors: tuple = ()  # names of the sensors that drive it; () means every pir
 

@@ -42,10 +42,15 @@ SHOW_FIELDS = (
 )
 
 TENSION_FIELDS = (
-    Field("rise", float, 0.15, min=0.0, max=1.0, doc="added at each motion start"),
+    Field("rise_per_start", float, 0.05, min=0.0, max=1.0,
+          doc="added at each start of a tension sensor"),
+    Field("rise_per_s", float, 0.03, min=0.0, max=1.0,
+          doc="added per second while a tension sensor is active, per sensor"),
     Field("decay_s", float, 60.0, min=0.1, max=3600.0, doc="time constant of the fall to 0"),
     Field("sensors", list, [], items=str, doc="sensors that drive it; empty: every pir"),
 )
+#: The name ``rise_per_start`` had when tension counted only starts of motion.
+OLD_RISE = "rise"
 
 SCENE_FIELDS = (
     Field("loudness_lufs", float, None, min=-70.0, max=0.0, doc="target loudness"),
@@ -141,7 +146,7 @@ def check_show_data(data, path, report):
             report.error(key, "unknown section" + did_you_mean(key, sections))
     head = check_table(data.get("show", {}), SHOW_FIELDS, "show", report)
     name = head["name"] or (os.path.splitext(os.path.basename(path))[0] if path else "show")
-    tension = check_table(data.get("tension", {}), TENSION_FIELDS, "tension", report)
+    tension = _check_tension(data.get("tension", {}), report)
     scenes = _check_scenes(data.get("scenes"), report)
     initial = head["initial_scene"]
     if initial is not None and scenes is not None:
@@ -158,9 +163,33 @@ def check_show_data(data, path, report):
     return Show(path=str(path) if path is not None else None, name=name,
                 initial_scene=initial or "", scenes=scenes or {},
                 transitions=tuple(transitions), reactions=tuple(reactions),
-                tension=TensionSpec(tension["rise"], tension["decay_s"],
-                                    tuple(tension["sensors"])),
+                tension=TensionSpec(tension["rise_per_start"], tension["rise_per_s"],
+                                    tension["decay_s"], tuple(tension["sensors"])),
                 crossfade_s=head["crossfade_s"], curve=head["curve"])
+
+
+def _check_tension(raw, report):
+    """The [tension] table; a show written when tension counted only starts of motion
+    (``rise``) keeps its meaning under the new name, with a warning that says so."""
+    values = check_table(raw, TENSION_FIELDS, "tension", report, extra=(OLD_RISE,))
+    if not isinstance(raw, dict) or OLD_RISE not in raw:
+        return values
+    key = join_key("tension", OLD_RISE)
+    f = TENSION_FIELDS[0]
+    problem = check_value(raw[OLD_RISE], f)
+    if problem:
+        report.error(key, problem)
+    elif "rise_per_start" in raw:
+        report.error(key, "the old name of rise_per_start: give only rise_per_start")
+    else:
+        values["rise_per_start"] = float(raw[OLD_RISE])
+        per_s = ("rise_per_s = "
+                 f"{values['rise_per_s']:g}" + ("" if "rise_per_s" in raw else " by default"))
+        report.warning(key, f"renamed rise_per_start: write rise_per_start = "
+                       f"{raw[OLD_RISE]:g}. Tension now also rises while a tension sensor "
+                       f"is active ({per_s} per second, each sensor); rise_per_s = 0 "
+                       "keeps the old model, where only starts count")
+    return values
 
 
 # ------------------------------------------------------------------------ scenes

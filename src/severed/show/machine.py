@@ -23,10 +23,17 @@ Rules:
   if_no_motion_for_s (no pir active and none started for N s; motion never seen counts
   as none); if_sensor (current conditioned states; a faulted or never heard sensor
   matches no state); if_tension_above / below (strict).
-- Tension: each start of a tension sensor (``show.tension.sensors``; none listed: every
-  pir, that is every ``*.start`` event) adds ``rise``, clamped to 1; it decays to 0 with
-  time constant ``decay_s``. SetVariable("tension", v) is emitted whenever it has moved
-  by more than 0.01 since the last one sent.
+- Tension is smoothed motion activity. The tension sensors are ``show.tension.sensors``
+  (none listed: every pir, the sensors whose events are ``*.start``). Each active
+  event of one adds ``rise_per_start``; while n of them are active (and not faulted)
+  tension rises by ``rise_per_s * n`` a second; all the while it falls back towards 0
+  with time constant ``decay_s``; it is clamped to 0..1. So
+  ``dT/dt = rise_per_s * n - T / decay_s``, solved exactly between events: a visitor
+  moving non-stop drives it towards ``rise_per_s * decay_s`` (and 1 is reached when
+  that is above 1); a single pass adds one start and a few seconds of activity. An
+  event injected by cmd.trigger adds its start but no active time (no real sensor
+  will end it). SetVariable("tension", v) is emitted whenever it has moved by more
+  than 0.01 since the last one sent.
 - Commands: cmd.scene (data: scene; optional crossfade_s) changes scene with the show's
   default crossfade, or toggles an overlay (data "on": true/false sets it instead);
   cmd.volume (data: db) -> SetVolume; cmd.mute / cmd.unmute -> SetMute; cmd.trigger
@@ -65,6 +72,7 @@ class ShowState:
     overlays: tuple = ()  # ((name, off_at or None, fade_s), ...) overlays switched on
     tension: float = 0.0  # value at tension_t
     tension_t: float = 0.0
+    tension_active: frozenset = frozenset()  # tension sensors active now (real events)
     tension_sent: float = 0.0  # the last value sent in a SetVariable
     last_motion: tuple = ()  # ((sensor, t of its last start), ...)
     sensor_states: tuple = ()  # ((sensor, state), ...) current conditioned states
@@ -102,9 +110,18 @@ class ShowMachine:
         return ShowState(scene=self.show.initial_scene, entered_at=t, tension_t=t)
 
     def tension(self, state, t):
-        """Tension at time ``t``, decayed from its last value."""
+        """Tension at time ``t``, from its value at ``state.tension_t`` and the tension
+        sensors active since (see the module doc)."""
+        spec = self.show.tension
         dt = max(0.0, t - state.tension_t)
-        return state.tension * math.exp(-dt / self.show.tension.decay_s)
+        goal = spec.rise_per_s * self._active_count(state) * spec.decay_s
+        value = goal + (state.tension - goal) * math.exp(-dt / spec.decay_s)
+        # Clamping the closed form is exact: a goal above 1 keeps it at 1 once reached.
+        return min(1.0, max(0.0, value))
+
+    def _active_count(self, state):
+        active = state.tension_active
+        return len(active - state.faulted) if active else 0
 
     def step(self, state, event):
         """Apply one event at ``event.t``; return (new state, actions)."""
@@ -137,12 +154,16 @@ class ShowMachine:
         return state, actions
 
     def next_deadline(self, state):
-        """The earliest engine time at which ``tick`` has a timer or timeout to handle
-        (ignoring guards and tension decay), or None; lets a caller split a block there."""
+        """The earliest engine time at which ``tick`` has a timer or timeout to handle,
+        or None; lets a caller split a block there. A timer whose time has come but
+        whose tension guard does not hold yet is due when tension crosses into its
+        range (other guards are not foreseen: ``tick`` checks them)."""
         times = [off for _, off, _ in state.overlays if off is not None]
         for index, tr in self._timers:
             if index not in state.timers_fired and self._source_matches(tr, state.scene):
-                times.append(state.entered_at + tr.after_s)
+                due = state.entered_at + tr.after_s
+                crossing = self._tension_crossing(tr.guards, state, due)
+                times.append(due if crossing is None else crossing)
         return min(times) if times else None
 
     # ------------------------------------------------------------------ events
@@ -152,33 +173,48 @@ class ShowMachine:
         if kind == "cmd":
             state, actions = self._command(state, event, name, depth)
         else:
-            state = self._sensor_update(state, event, kind, name)
+            state = self._sensor_update(state, event, kind, name, injected=depth > 0)
             actions = []
         actions += self._reactions_to(state, event)
         state, more = self._transitions_on(state, event)
         return state, actions + more
 
-    def _sensor_update(self, state, event, sensor, what):
+    def _sensor_update(self, state, event, sensor, what, injected=False):
         sensor = event.sensor or sensor
         t = event.t
-        if what == "fault":
-            return replace(state, faulted=state.faulted | {sensor})
-        if what == "recovered":
-            return replace(state, faulted=state.faulted - {sensor})
+        if what in ("fault", "recovered"):
+            # A faulted sensor's activity stops counting from now on: settle the
+            # tension up to now under the old count first.
+            state = self._settle_tension(state, t)
+            faulted = (state.faulted | {sensor} if what == "fault"
+                       else state.faulted - {sensor})
+            return replace(state, faulted=faulted)
         if what not in _STATES or not sensor:
             return state
         state = replace(state, sensor_states=_set_pair(state.sensor_states, sensor, what))
         if what == _MOTION_ON:
             state = replace(state, last_motion=_set_pair(state.last_motion, sensor, t))
-        if self._drives_tension(sensor, what):
-            value = min(1.0, self.tension(state, t) + self.show.tension.rise)
-            state = replace(state, tension=value, tension_t=t)
+        if not self._is_tension_sensor(sensor, what):
+            return state
+        state = self._settle_tension(state, t)
+        if what in _ACTIVE:
+            state = replace(state, tension=min(1.0, state.tension
+                                               + self.show.tension.rise_per_start))
+            if not injected:
+                state = replace(state, tension_active=state.tension_active | {sensor})
+        elif not injected:
+            state = replace(state, tension_active=state.tension_active - {sensor})
         return state
 
-    def _drives_tension(self, sensor, what):
+    def _is_tension_sensor(self, sensor, what):
         if self._tension_sensors:
-            return sensor in self._tension_sensors and what in _ACTIVE
-        return what == _MOTION_ON
+            return sensor in self._tension_sensors
+        return what in (_MOTION_ON, _MOTION_OFF)  # every pir
+
+    def _settle_tension(self, state, t):
+        """The state with its tension worked out up to ``t``, before the count of
+        active sensors changes."""
+        return replace(state, tension=self.tension(state, t), tension_t=max(t, state.tension_t))
 
     def _command(self, state, event, name, depth):
         data = event.data if isinstance(event.data, dict) else {}
@@ -317,6 +353,31 @@ class ShowMachine:
         return replace(state, overlays=tuple(o for o in state.overlays if o not in due))
 
     # ----------------------------------------------------------------- tension
+
+    def _tension_crossing(self, guards, state, t):
+        """When tension, on its course from ``state`` (no event meanwhile), first gets
+        strictly inside the guards' range after ``t``; None when it is inside at ``t``,
+        has no bound to cross, or never gets there."""
+        low, high = guards.min_tension, guards.max_tension
+        if low is None and high is None:
+            return None
+        value = self.tension(state, t)
+        spec = self.show.tension
+        goal = spec.rise_per_s * self._active_count(state) * spec.decay_s
+        if low is not None and value <= low:
+            if not goal > low or low >= 1.0:
+                return None  # it never rises above: clamped at 1, or the goal is lower
+            bound = low
+        elif high is not None and value >= high:
+            if not goal < high:
+                return None
+            bound = high
+        else:
+            return None
+        # T(t) = goal + (T0 - goal) exp(-(t - t0) / decay_s), solved for T = bound; a
+        # microsecond later it is strictly past the bound whatever the rounding.
+        ratio = (state.tension - goal) / (bound - goal)
+        return state.tension_t + spec.decay_s * math.log(ratio) + 1e-6
 
     def _send_tension(self, state, t):
         v = self.tension(state, t)
