@@ -94,6 +94,7 @@ class SceneSpec:
     loudness_lufs: float | None = None
     overlay: bool = False  # plays on top of the current scene when switched on
     reverb: ReverbSpec = field(default_factory=ReverbSpec)
+    mono: bool = False  # the whole output is mono while this scene plays
 
 
 @dataclass(frozen=True)

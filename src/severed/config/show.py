@@ -56,6 +56,8 @@ SCENE_FIELDS = (
     Field("loudness_lufs", float, None, min=-70.0, max=0.0, doc="target loudness"),
     Field("overlay", bool, False, doc="plays on top of the current scene"),
     Field("reverb", dict, None, doc="the scene's reverb"),
+    Field("mono", bool, False, doc="the whole output mono while the scene plays (other "
+          "scenes' tails included), narrowing over the crossfade into it"),
     Field("layers", dict, {}, doc="the scene's layers"),
 )
 
@@ -221,7 +223,8 @@ def _check_scenes(raw, report):
                 layers.append(spec)
         scenes[name] = SceneSpec(name=name, layers=tuple(layers),
                                  loudness_lufs=values["loudness_lufs"],
-                                 overlay=values["overlay"], reverb=reverb)
+                                 overlay=values["overlay"], reverb=reverb,
+                                 mono=values["mono"])
     if scenes and all(s.overlay for s in scenes.values()):
         report.error("scenes", "every scene is an overlay: a show needs a normal scene")
     for scene in scenes.values():

@@ -12,6 +12,7 @@ when it is built, so rendering allocates nothing large.
 
 import os
 
+import numpy as np
 
 from severed.engine.master import Master
 from severed.engine.params import Controls
@@ -38,6 +39,14 @@ class Engine:
         }
         self.current = None
         self._heard = []  # the scenes heard in the block being rendered
+        # Stereo width of the whole output: 1 as rendered, 0 mono (a scene with
+        # ``mono = true``). Ramped over the crossfade into or out of such a scene.
+        self.width = 1.0
+        self._width_to = 1.0
+        self._width_step = 0.0  # per frame
+        self._ramp = np.arange(1, max_frames + 1, dtype=np.float32)
+        self._mid = np.zeros((max_frames, 1), np.float32)
+        self._w = np.zeros((max_frames, 1), np.float32)
         self.master = Master(sample_rate, channels, max_frames, trim_db=trim_db)
         self.tone = TestTone(sample_rate, channels, max_frames)
 
@@ -49,6 +58,7 @@ class Engine:
         """Begin with ``scene``, fading in from silence (the stream is already running)."""
         self.current = scene
         self.scenes[scene].enter(self.t, self.frame, fade_s, "equal_power")
+        self.width = self._width_to = 0.0 if self.scenes[scene].spec.mono else 1.0
 
     def overlays(self):
         return [n for n, s in self.scenes.items() if s.spec.overlay and s.fade_to > 0.0]
@@ -64,6 +74,7 @@ class Engine:
             self.current = action.to
             self.scenes[action.to].enter(self.t, self.frame, action.crossfade_s, action.curve,
                                          came_from=came_from)
+            self._narrow(0.0 if self.scenes[action.to].spec.mono else 1.0, action.crossfade_s)
         elif isinstance(action, ev.SetOverlay):
             scene = self.scenes[action.name]
             if action.on:
@@ -83,6 +94,39 @@ class Engine:
                     for slot in scene.slots:
                         if slot.spec.name == action.layer:
                             slot.layer.trigger(action.what)
+
+    def _narrow(self, to, seconds):
+        """Ramp the output's stereo width to ``to`` over ``seconds`` (at least 10 ms)."""
+        self._width_to = to
+        frames = max(1.0, max(seconds, 0.01) * self.sample_rate)
+        self._width_step = (to - self.width) / frames
+
+    def _apply_width(self, out, frames):
+        """Pull the channels towards their mean by the width (1 leaves them alone)."""
+        if self.width == self._width_to == 1.0 or self.channels < 2:
+            return
+        block = out[:frames]
+        mid = self._mid[:frames]
+        np.mean(block, axis=1, keepdims=True, out=mid)
+        if self.width == self._width_to:
+            if self.width == 0.0:
+                block[:] = mid
+                return
+            block -= mid
+            block *= self.width
+            block += mid
+            return
+        w = self._w[:frames, 0]
+        np.multiply(self._ramp[:frames], self._width_step, out=w)
+        w += self.width
+        lo, hi = sorted((self.width, self._width_to))
+        np.clip(w, lo, hi, out=w)
+        block -= mid
+        block *= self._w[:frames]
+        block += mid
+        self.width = float(w[-1])
+        if self.width == self._width_to or abs(self.width - self._width_to) < 1e-6:
+            self.width = self._width_to
 
     def set_closed(self, closed, fade_s):
         """Opening hours: fade the whole show out (or back in); zeros keep flowing."""
@@ -105,4 +149,7 @@ class Engine:
             cut = scene.render(out, frames, self.frame, controls, i == 0, alone)
         self.tone.render(out, frames)
         self.master.process(out, frames, cut)
+        # After the master, whose filters and limiter keep state per channel: mono
+        # from the end of the ramp on, never above the ceiling (a mean of two samples).
+        self._apply_width(out, frames)
         self.frame += frames
