@@ -44,7 +44,9 @@ def daemon(tmp_path_factory):
     site = load_site(str(site_path))
     show = load_show_text(SMALL_SHOW, str(show_path))
     loop = RenderLoop(show, site, NullSink(), block_frames=1024, live=True, cache=Cache(None))
-    handler = ControlHandler(loop, site, show, config_path=str(site_path))
+    # The fuzzer floods on purpose: floods have a test of their own (test_control_attacks).
+    handler = ControlHandler(loop, site, show, config_path=str(site_path),
+                             command_burst=10 ** 9)
     server = ControlServer(d / "sock", handler)
     return loop, handler, server, site_path
 

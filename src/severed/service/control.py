@@ -41,6 +41,7 @@ import time
 
 from severed.errors import ControlError
 from severed.service import socketpath
+from severed.service.ratelimit import RepeatSummary
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,7 @@ class ControlServer:
         self.max_request_bytes = max_request_bytes
         self.credentials = credentials
         self.own_uid = os.geteuid()
+        self._quiet = RepeatSummary(log)  # a refused user may knock in a loop
         self._listener = None
         self._selector = None
         self._wake_r = self._wake_w = None
@@ -363,7 +365,8 @@ class ControlServer:
                             members=group_members(self.group_gid)
                             if self.group_gid is not None else frozenset(),
                             name=user_name(uid), groups=proc_groups(pid)):
-            log.warning("control socket: refused uid %d (pid %d)", uid, pid)
+            self._quiet.log(f"refused {uid}", logging.WARNING,
+                            "control socket: refused uid %d (pid %d)", uid, pid)
             self._refuse(conn, refusal_message(uid, group_name))
             return
         problem = self._over_limit(uid)

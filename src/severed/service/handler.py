@@ -27,7 +27,9 @@ config                                      config: the effective site config
 
 A bad argument gets ``{"ok": false, "error": ...}`` naming the argument and what is
 allowed; the handler raises ``RequestError`` for that and the server turns it into the
-reply.
+reply. Commands that change something are taken at up to ``COMMAND_RATE`` a second
+(after a burst of ``COMMAND_BURST``); more are refused, and their journal lines are
+summarised (see ``ratelimit``), so a flood writes a few lines, not thousands.
 """
 
 import dataclasses
@@ -37,6 +39,7 @@ import os
 import time
 
 from severed.errors import ConfigError, SeveredError
+from severed.service.ratelimit import RepeatSummary, TokenBucket
 from severed.service.record import MAX_SECONDS, Recording, check_output_path, wav_bytes
 from severed.show.events import KIND_STATES, Event
 
@@ -46,6 +49,11 @@ VOLUME_RANGE_DB = (-80.0, 12.0)
 TONE_FREQ_RANGE_HZ = (20.0, 20000.0)
 TONE_MAX_S = 60.0
 CHANNELS = ("left", "right", "both")
+# A person types a few commands a minute and a fade script sends tens a second; a
+# flood sends thousands, each an event-log record and a journal line.
+COMMAND_RATE = 20.0
+COMMAND_BURST = 40
+READ_ONLY = frozenset({"status", "sensors", "config", "ping", "record_status"})
 
 
 class RequestError(SeveredError, ValueError):
@@ -101,11 +109,13 @@ class ControlHandler:
     ``loader(config_path) -> (site, show)`` raises ConfigError listing the problems;
     ``info()`` adds daemon facts (pin factory, safe mode) to ``status``;
     ``recordings_dir``: where ``record`` puts a bare file name (the service's
-    RECORDINGS_DIR); other relative names are taken from the client's ``cwd``.
+    RECORDINGS_DIR); other relative names are taken from the client's ``cwd``;
+    ``command_rate`` a second (after ``command_burst``) are taken, more are refused.
     """
 
     def __init__(self, loop, site, show, *, config_path=None, loader=default_loader,
-                 info=None, recordings_dir=None, clock=time.monotonic):
+                 info=None, recordings_dir=None, command_rate=COMMAND_RATE,
+                 command_burst=COMMAND_BURST, clock=time.monotonic):
         self.loop = loop
         self.site = site
         self.show = show
@@ -116,6 +126,8 @@ class ControlHandler:
         self.clock = clock
         self.recordings_dir = recordings_dir
         self.recording = None
+        self._bucket = TokenBucket(command_rate, command_burst, clock=clock)
+        self._quiet = RepeatSummary(log, clock=clock)
         self._commands = {
             "status": self.status, "sensors": self.sensors, "trigger": self.trigger,
             "scene": self.scene, "volume": self.volume, "mute": self.mute,
@@ -129,6 +141,12 @@ class ControlHandler:
         if command is None:
             return {"ok": False, "error": f"unknown command {request.get('cmd')!r}; "
                                           f"known: {', '.join(sorted(self._commands))}"}
+        if request["cmd"] not in READ_ONLY and not self._bucket.take():
+            rate = self._bucket.rate
+            self._quiet.log("flood", logging.WARNING, "control: more than %g commands a "
+                            "second; the excess is refused", rate)
+            return {"ok": False, "error": f"{request['cmd']}: refused, more than "
+                                          f"{rate:g} commands a second; slow down"}
         try:
             return command(request)
         except RequestError as exc:
@@ -176,7 +194,8 @@ class ControlHandler:
             t = 0.0
         event = Event(t, type_, data=data)
         self.loop.post(event)
-        log.info("command %s %s", type_, data or "", extra={"EVENT": type_})
+        self._quiet.log(type_, logging.INFO, "command %s %s", type_, data or "",
+                        extra={"EVENT": type_})
         return {"posted": event.to_record()}
 
     def scene(self, request):
