@@ -15,7 +15,6 @@ Live (``severed run``) and offline (``severed render``) differ only in their inp
 The render thread owns the engine and the show state; other threads only enqueue.
 """
 
-import json
 import logging
 import math
 import queue
@@ -26,6 +25,7 @@ from datetime import datetime
 import numpy as np
 
 from severed.engine.engine import Engine
+from severed.eventlog import EventLog
 from severed.hardware.conditioning import Conditioner
 from severed.hours import is_open
 from severed.show import events as ev
@@ -36,42 +36,6 @@ log = logging.getLogger("severed.loop")
 RELOAD_CROSSFADE_S = 2.0
 HOURS_CHECK_S = 5.0
 METER_FLOOR_DB = -120.0
-
-
-class EventLog:
-    """JSON lines, one record per line, each with ``t`` (engine seconds) and ``type``."""
-
-    def __init__(self, path=None, keep=200):
-        """Append to ``path`` (when given); remember the last ``keep`` records (None: all)."""
-        self._file = open(path, "a", encoding="utf-8", buffering=1) if path else None
-        self.recent = []  # the last ``keep`` records, for status and tests
-        self._keep = keep
-
-    def write(self, record):
-        _journal(record)
-        self.recent.append(record)
-        if self._keep is not None and len(self.recent) > self._keep:
-            del self.recent[: len(self.recent) - self._keep]
-        if self._file is not None:
-            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-
-    def close(self):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-def _journal(record):
-    """Tell the journal (or console) about the rare records a technician looks for."""
-    kind = record["type"]
-    if kind == "scene":
-        log.info("scene %s -> %s (%s)", record["from"], record["to"], record.get("reason", ""),
-                 extra={"SCENE": record["to"]})
-    elif kind == "fault":
-        log.warning("sensor %s: %s %s", record["sensor"], record["state"],
-                    record.get("reason", ""), extra={"SENSOR": record["sensor"]})
-    elif kind in ("overlay", "reload", "hours"):
-        log.info("%s", " ".join(f"{k}={v}" for k, v in record.items() if k != "t"))
 
 
 def scenario_event(step):
