@@ -185,7 +185,10 @@ def test_relative_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve_stem_path("/abs/x.wav", str(show_dir)) == "/abs/x.wav"
     assert resolve_stem_path("here.wav", str(show_dir)) == str(show_dir / "here.wav")
-    assert resolve_stem_path("elsewhere.wav", str(show_dir)) == str(tmp_path / "elsewhere.wav")
+    (tmp_path / "cwd.wav").write_bytes(b"x")
+    assert resolve_stem_path("cwd.wav", str(show_dir)) == str(tmp_path / "cwd.wav")
+    # Found nowhere: named next to the show, as the daemon's message names it.
+    assert resolve_stem_path("nowhere.wav", str(show_dir)) == str(show_dir / "nowhere.wav")
     assert resolve_stem_path("here.wav") == str(tmp_path / "here.wav")
 
 

@@ -650,3 +650,267 @@ def test_a_pir_stuck_high_is_a_fault_by_default_and_the_show_falls_back_to_its_t
             break
     assert fault_at == pytest.approx(61.0 + 0.1 + 600.0, abs=1.0)
     assert left_at is not None and left_at <= fault_at + 1.0, (fault_at, left_at)
+
+
+# ---------------------------------------------------------------- the event log
+
+
+def test_event_log_on_a_full_disk_never_stops_the_sound(site, caplog):
+    """A write error used to end the render loop and the process (ENOSPC in
+    ``EventLog.write``). /dev/full fails every write with ENOSPC, as a full disk does:
+    the loop must play on, say so once, and count what it could not write."""
+    show = load_show_text(STEADY, "steady.toml")
+    sink = Capture()
+    with caplog.at_level(logging.WARNING, logger="severed.loop"):
+        log = EventLog("/dev/full")
+        loop = RenderLoop(show, site, sink, block_frames=1024, live=True, event_log=log)
+        for i in range(200):  # a command flood: a record every block
+            loop.post(_volume(-6.0 - i % 3))
+            loop.render_block()
+    assert log.failing == "the disk is full" and log.lost >= 200
+    errors = [r for r in caplog.records if "event log" in r.getMessage()]
+    assert len(errors) == 1 and "/dev/full" in errors[0].getMessage(), caplog.text
+    assert "plays on" in errors[0].getMessage()
+    after = sink.audio()[int(2.5 * SR):]
+    assert block_rms_db(after, 1024).min() > -25.0  # -6..-8 dB of a -15 dBFS tone
+
+
+def _volume(db):
+    from severed.show.events import Event
+    return Event(0.0, "cmd.volume", data={"db": db})
+
+
+def test_event_log_directory_missing_then_created(site, tmp_path):
+    """At start, a directory that does not exist (FileNotFoundError, safe mode too) must
+    not stop the daemon; once it exists the log resumes, saying what it lost."""
+    clock = ManualClock()
+    path = tmp_path / "logs" / "events.jsonl"
+    log = EventLog(str(path), retry_s=60.0, clock=clock)
+    loop = RenderLoop(load_show_text(STEADY, "steady.toml"), site, Capture(),
+                      block_frames=1024, live=True, clock=clock, event_log=log)
+    loop.post(_volume(-3.0))
+    loop.render_block()
+    # start, the command, the volume it set
+    assert log.failing == "no such directory" and log.lost == 3
+    path.parent.mkdir()
+    clock.now += 30.0
+    loop.post(_volume(-4.0))
+    loop.render_block()
+    assert not path.exists()  # not tried again before retry_s
+    clock.now += 31.0
+    loop.post(_volume(-5.0))
+    loop.render_block()
+    import json
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert records[0]["type"] == "lost" and records[0]["records"] == 5
+    assert records[1]["command"] == "cmd.volume" and records[1]["db"] == -5.0
+    assert log.failing is None and log.lost == 0
+
+
+def test_event_log_is_capped_and_rotated(tmp_path):
+    import json
+    path = tmp_path / "events.jsonl"
+    log = EventLog(str(path), max_bytes=4096)
+    for i in range(2000):
+        log.write({"t": i * 0.1, "type": "sensor", "sensor": "door", "state": "closed"})
+    old = tmp_path / "events.jsonl.1"
+    assert path.stat().st_size <= 4096 and old.stat().st_size <= 4096
+    assert sorted(os.listdir(tmp_path)) == ["events.jsonl", "events.jsonl.1"]
+    last = [json.loads(line) for line in path.read_text().splitlines()]
+    assert last[-1]["t"] == pytest.approx(199.9)
+    first = [json.loads(line) for line in old.read_text().splitlines()]
+    assert first[-1]["t"] == pytest.approx(last[0]["t"] - 0.1)  # nothing lost between
+
+
+def test_daemon_starts_with_its_event_log_directory_missing(site, tmp_path):
+    from severed.hardware.sinks import NullSink
+    from severed.service.daemon import Daemon
+    bad = dataclasses.replace(site, event_log=str(tmp_path / "no" / "events.jsonl"))
+    daemon = Daemon(bad, load_show_text(STEADY, "steady.toml"), simulate=True)
+    daemon.sink = NullSink()
+    daemon._start_loop()  # raised FileNotFoundError
+    daemon.loop.run(seconds=0.5)
+    assert "no such directory" in daemon.loop.event_log.failing
+
+
+def write_site(tmp_path, show_path, **site_keys):
+    from severed.commands.common import dev_site_path
+    text = open(dev_site_path()).read().replace('show = "lumon"', f'show = "{show_path}"')
+    extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in site_keys.items())
+    text = text.replace("[site]\n", "[site]\n" + extra, 1)
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    return path
+
+
+def check(*files):
+    import argparse
+    import io
+    from severed.commands import check as check_cmd
+    out, err = io.StringIO(), io.StringIO()
+    args = argparse.Namespace(files=[str(f) for f in files], kind=None, site=None,
+                              show=None, quiet=False)
+    code = check_cmd.run(args, out, err)
+    return code, out.getvalue() + err.getvalue()
+
+
+def reload_rig(site, tmp_path, show_text=STEADY):
+    """A live loop playing ``show_text`` from a file, and a control handler reloading
+    the site config at tmp_path/site.toml."""
+    from severed.service.handler import ControlHandler
+    show_path = tmp_path / "show.toml"
+    show_path.write_text(show_text)
+    site_path = write_site(tmp_path, show_path)
+    show = load_show_text(show_text, str(show_path))
+    sink = Capture()
+    log = EventLog(keep=None)
+    loop = RenderLoop(show, site, sink, block_frames=1024, live=True, event_log=log)
+    handler = ControlHandler(loop, site, show, config_path=str(site_path))
+    return loop, handler, sink, show, show_path, site_path
+
+
+def test_check_and_reload_refuse_an_event_log_that_cannot_be_written(site, tmp_path):
+    loop, handler, sink, show, show_path, site_path = reload_rig(site, tmp_path)
+    missing = tmp_path / "nowhere" / "events.jsonl"
+    site_path = write_site(tmp_path, show_path, event_log=str(missing))
+    code, text = check(site_path)
+    assert code == 1 and f"site.event_log: {missing.parent}: no such directory" in text, text
+    loop.run(seconds=1.0)
+    reply = handler({"cmd": "reload"})
+    assert reply["ok"] is False and str(missing.parent) in str(reply["problems"]), reply
+    assert loop.show is show
+    (tmp_path / "nowhere").mkdir()
+    assert check(site_path)[0] == 0
+
+
+def test_a_reload_moves_the_event_log_at_once(site, tmp_path):
+    """``reload`` answered ok:true without applying a new event_log: it takes effect
+    now (nothing in the event log waits for a restart)."""
+    import json
+    from severed.hardware.sinks import NullSink
+    from severed.service.daemon import Daemon
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    show = load_show_text(STEADY, "steady.toml")
+    daemon = Daemon(dataclasses.replace(site, event_log=str(first)), show, simulate=True)
+    daemon.sink = NullSink()
+    daemon._start_loop()
+    daemon.loop.run(seconds=0.2)
+    daemon.apply_reload(dataclasses.replace(site, event_log=str(second),
+                                            event_log_max_mb=1.0), show)
+    daemon.loop.run(seconds=0.5)
+    daemon.loop.event_log.close()
+    assert [json.loads(x)["type"] for x in first.read_text().splitlines()] == ["start"]
+    assert [json.loads(x)["type"] for x in second.read_text().splitlines()] == ["reload"]
+    assert daemon.loop.event_log.max_bytes == 1024 * 1024
+
+
+# ---------------------------------------------------------------- stems: missing, corrupt, too big
+
+
+def damaged_stem(path, kind):
+    if kind == "missing":
+        return
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "header-only":
+        write_wav(path, 1.0)
+        with open(path, "r+b") as f:
+            f.truncate(44)
+    else:  # random bytes under the stem's name
+        path.write_bytes(np.random.default_rng(7).bytes(50_000))
+
+
+@pytest.mark.parametrize("kind,name", [("missing", "tune.wav"), ("empty", "tune.wav"),
+                                       ("header-only", "tune.wav"), ("random", "tune.wav"),
+                                       ("random", "tune.flac")])
+def test_missing_or_corrupt_stems_fail_check_and_reload(site, tmp_path, kind, name):
+    """They were accepted: reload answered ok:true and the layer went silent; check
+    exited 0. The message names the path the daemon resolves (next to the show file),
+    and the running show keeps playing."""
+    loop, handler, sink, show, show_path, site_path = reload_rig(site, tmp_path)
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    damaged_stem(stems / name, kind)
+    code, text = check(show_path)
+    assert code == 0, text
+    loop.run(seconds=2.5)
+    show_path.write_text(STEADY + f"""
+[scenes.main.layers.muzak]
+type = "sampler"
+file = "stems/{name}"
+""")
+    resolved = str(stems / name)
+    code, text = check(show_path)
+    assert code == 1 and "scenes.main.layers.muzak.file" in text and resolved in text, text
+    code, text = check(site_path)
+    assert code == 1 and resolved in text, text
+    reply = handler({"cmd": "reload"})
+    assert reply["ok"] is False and resolved in str(reply["problems"]), reply
+    loop.run(seconds=3.0)
+    assert loop.show is show
+    after = sink.audio()[int(2.5 * SR):]
+    assert band_db(after, 220.0) == pytest.approx(-12.0, abs=0.5)
+
+
+def test_a_stem_over_the_budget_is_refused_by_name(site, tmp_path, caplog):
+    """A 90-minute WAV (1 GB) took the daemon to 3 158 MiB. The budget is checked from
+    the header, before anything converts the file: here 10 s of mono at 48 kHz (1.8 MiB
+    converted) against a budget of 1 MiB."""
+    loop, handler, sink, show, show_path, site_path = reload_rig(site, tmp_path)
+    write_wav(tmp_path / "long.wav", 10.0)
+    show_path.write_text(STEADY + """
+[scenes.main.layers.muzak]
+type = "sampler"
+file = "long.wav"
+""")
+    site_path = write_site(tmp_path, show_path, stem_budget_mb=1.0)
+    code, text = check(site_path)
+    assert code == 1, text
+    assert str(tmp_path / "long.wav") in text and "stem budget of 1 MiB" in text, text
+    assert "stem_budget_mb" in text and str(site_path) in text
+    loop.run(seconds=1.0)
+    reply = handler({"cmd": "reload"})
+    assert reply["ok"] is False and "stem budget" in str(reply["problems"]), reply
+    assert loop.show is show
+    # ... and the cache never converts it, whoever asks (a daemon starting with it).
+    small = dataclasses.replace(site, stem_budget_mb=1.0)
+    cache = Cache.for_site(small, override=str(tmp_path / "c"))
+    with caplog.at_level(logging.ERROR):
+        big = load_show_text(show_path.read_text(), str(show_path))
+        loop2, _ = render(big, small, cache, 0.5)
+    layer = loop2.engine.scenes["main"].slots[-1].layer
+    assert "stem budget of 1 MiB" in layer.fault
+    assert not glob.glob(str(tmp_path / "c" / "*.npy"))
+
+
+def test_a_long_stem_is_converted_without_being_held_whole(tmp_path):
+    """Conversion writes the cache entry block by block: the memory it allocates stays
+    far below the stem's converted size (tracemalloc counts numpy's buffers; the
+    entry is then memory mapped, as every entry over 16 MiB is). Before,
+    a stem up to 32 MiB was built whole in memory, a longer one in a mapped file whose
+    pages the process held to the end (with those of the mapped WAV it read)."""
+    import tracemalloc
+    from severed.precompute.stems import Stem
+    path = tmp_path / "long.wav"
+    t = np.arange(60 * 44100) / 44100
+    x = (0.3 * np.sin(2 * np.pi * 330.0 * t) * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(np.repeat(x, 2).tobytes())
+    cache = Cache(str(tmp_path / "c"), sample_rate=SR)
+    stem = Stem(str(path), work_dir=cache.directory)
+    stem.key_parts(SR)  # the content hash (read in 1 MiB pieces) is not what is measured
+    converted = 60 * SR * 2 * 4  # 22 MiB: memory mapped once in the cache (16 MiB on)
+    tracemalloc.start()
+    try:
+        audio, what = cache.ensure(stem, SR)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert what == "rendered" and audio.shape == (60 * SR, 2)
+    assert peak < converted / 4, f"{peak / 2**20:.1f} MiB allocated at once"
+    assert Cache(cache.directory, sample_rate=SR).status(stem) == "present"
+    assert band_db(np.asarray(audio[SR:3 * SR]), 330.0) == pytest.approx(
+        20 * np.log10(0.3), abs=0.3)

@@ -129,7 +129,9 @@ def run(args, out=None, err=None):
 
 def _check_one(r, path, kind):
     from severed.config import check_show_for_site, load_scenario, load_show, load_site
+    from severed.config.model import SiteConfig
     from severed.config.schema import Report, read_text
+    from severed.preflight import check_resources, check_stems
 
     if kind == "site":
         site = r.load(load_site, path)
@@ -144,6 +146,7 @@ def _check_one(r, path, kind):
             return
         r.show = r.show or show
         errors, warnings = check_show_for_site(show, site)
+        errors += check_resources(site, show)  # the event log's directory, the stems
         r.warnings(warnings)
         r.problems(errors)
         if not errors:
@@ -163,7 +166,9 @@ def _check_one(r, path, kind):
         if r.site is not None:
             errors, warnings = check_show_for_site(show, r.site)
             r.warnings(warnings)
-            r.problems(errors)
+        # Stems are checked against the site's rate and budget (the defaults alone).
+        errors += check_stems(r.site or SiteConfig(), show)
+        r.problems(errors)
         if not errors:
             r.ok(f"{path}: ok (show {show.name!r}, {_show_summary(show)})")
     else:

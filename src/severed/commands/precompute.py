@@ -34,8 +34,7 @@ def register(sub):
 
 def show_items(show, work_dir=None):
     """[(layer key, item or None, problem)] for every sampler layer of ``show``, with
-    relative stem paths resolved next to the show file first, then the current
-    directory."""
+    relative stem paths resolved as the daemon resolves them (``resolve_stem_path``)."""
     from severed.engine.layers.sampler import Sampler, source_item
 
     base_dir = os.path.dirname(os.path.abspath(show.path)) if show.path else None
@@ -45,14 +44,8 @@ def show_items(show, work_dir=None):
             if layer.type != Sampler.TYPE:
                 continue
             params = {p.name: layer.params.get(p.name, p.default) for p in Sampler.PARAMS}
+            # Resolved as the daemon's sampler resolves it: next to the show file.
             item, problems = source_item(params, work_dir=work_dir, base_dir=base_dir)
-            path = params.get("file") or ""
-            if path and not os.path.isabs(os.path.expanduser(path)) and item is not None \
-                    and item.path != os.path.abspath(path):
-                print(f"severed: warning: {path} (scenes.{scene.name}.layers.{layer.name}) "
-                      f"was found next to the show as {item.path}, but the daemon looks for "
-                      "relative paths in its working directory: give the absolute path",
-                      file=sys.stderr)
             found.append((f"scenes.{scene.name}.layers.{layer.name}", item,
                           "; ".join(problems) or None))
     return found

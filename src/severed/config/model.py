@@ -61,6 +61,8 @@ class SiteConfig:
     master_trim_db: float = 0.0
     cache_dir: str = "/var/cache/severed"
     event_log: str = ""  # a JSON-lines file; empty: only the journal
+    event_log_max_mb: float = 10.0  # then it is rotated to EVENT_LOG.1
+    stem_budget_mb: float = 256.0  # the show's stems, converted (float32), at most
     pin_factory: str = "auto"  # auto | lgpio | rpigpio | pigpio | native | mock
     audio: AudioConfig = field(default_factory=AudioConfig)
     hours: Hours | None = None  # None: always open

@@ -74,6 +74,10 @@ SITE_FIELDS = (
     Field("cache_dir", str, "/var/cache/severed", check=_not_empty,
           doc="where precomputed audio is kept"),
     Field("event_log", str, "", doc="JSON-lines event log; empty: journal only"),
+    Field("event_log_max_mb", float, 10.0, min=0.01, max=10000.0,
+          doc="the event log is rotated to EVENT_LOG.1 at this size"),
+    Field("stem_budget_mb", float, 256.0, min=1.0, max=1000000.0,
+          doc="the stems a show names may take this much as converted audio"),
     Field("pin_factory", str, "auto", choices=PIN_FACTORIES, doc="gpiozero pin backend"),
 )
 

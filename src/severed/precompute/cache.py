@@ -49,6 +49,7 @@ FORMAT = 1  # bump when the layout of entries changes: every entry is rebuilt
 CHECK_FRAMES = 4096  # frames at each end covered by the sidecar's checksums
 SUFFIX = ".npy"
 SIDECAR = ".json"
+MIB = 1024 * 1024
 _ENTRY_NAME = re.compile(r"^[A-Za-z0-9_.-]+-[0-9a-f]{24}\.(npy|json)$")
 
 
@@ -80,10 +81,13 @@ class Cache:
     """A directory of rendered audio (``directory=None``: memory only, for tests and
     laptops without a cache)."""
 
-    def __init__(self, directory=None, sample_rate=48000):
+    def __init__(self, directory=None, sample_rate=48000, stem_budget_bytes=None):
         self.directory = (os.path.abspath(os.path.expanduser(directory))
                           if directory is not None else None)
         self.sample_rate = int(sample_rate)
+        # A stem larger than this once converted is refused before it is converted
+        # (None: no limit); ``severed check`` and a reload hold the whole show to it.
+        self.stem_budget_bytes = stem_budget_bytes
         self._memory = {}  # key -> audio kept for this run (loaded or unwritable)
         self._lock = threading.Lock()  # layers may be built on more than one thread
         self._warned_dir = False
@@ -92,7 +96,9 @@ class Cache:
     def for_site(cls, site=None, override=None):
         """The cache of a site config (see :func:`cache_dir`) at its sample rate."""
         rate = site.audio.sample_rate if site is not None else 48000
-        return cls(cache_dir(site, override), sample_rate=rate)
+        budget = site.stem_budget_mb if site is not None else None
+        return cls(cache_dir(site, override), sample_rate=rate,
+                   stem_budget_bytes=None if budget is None else int(budget * MIB))
 
     # -- where and whether -------------------------------------------------------
 
@@ -143,6 +149,12 @@ class Cache:
             elif warn_missing:
                 log.warning("precompute cache missing %s: rendering now; run `severed "
                             "precompute`", item.label)
+            self._check_budget(item, rate)
+            if hasattr(item, "render_blocks") and self.directory is not None:
+                stored = self._store_blocks(item, rate, key)
+                if stored is not None:
+                    self._memory[key] = stored
+                    return stored, "rendered"
             audio = checked_audio(item.render(rate), item.label)
             audio.setflags(write=False)
             stored = self._store(item, rate, key, audio)
@@ -228,6 +240,55 @@ class Cache:
             return None, "checksum mismatch"
         return audio, None
 
+    def _check_budget(self, item, rate):
+        if self.stem_budget_bytes is None or not hasattr(item, "converted_bytes"):
+            return
+        size = item.converted_bytes(rate)
+        if size > self.stem_budget_bytes:
+            raise CacheError(f"{item.path}: {size / MIB:.0f} MiB once converted (float32 at "
+                             f"{rate} Hz) is over the stem budget of "
+                             f"{self.stem_budget_bytes / MIB:g} MiB (stem_budget_mb)")
+
+    def _store_blocks(self, item, rate, key):
+        """Convert ``item`` block by block straight into its entry (see _store); the
+        entry memory mapped or read, or None when the directory cannot be written."""
+        path, side = self.paths(item, rate)
+        frames, channels, blocks = item.render_blocks(rate)
+        check = _Checksums(frames, item.label)
+        header = {"descr": "<f4", "fortran_order": False, "shape": (frames, channels)}
+
+        def write(f):
+            np.lib.format.write_array_header_1_0(f, header)
+            for _, block in blocks:
+                check.add(block)
+                f.write(np.ascontiguousarray(block, np.float32).tobytes())
+            if check.frames != frames:
+                raise CacheError(f"{item.label}: converted {check.frames} frames, "
+                                 f"expected {frames}")
+
+        meta = {"label": item.label, "key": key, "sample_rate": rate, "frames": frames,
+                "channels": channels, "made_from": item.key_parts(rate)}
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            _atomic_write(path, write)
+            meta.update(head_crc=check.head_crc, tail_crc=check.tail_crc())
+            text = json.dumps(meta, indent=1, sort_keys=True).encode()
+            _atomic_write(side, lambda f: f.write(text))
+            _fsync_dir(self.directory)
+            return _read(path)
+        except OSError as exc:
+            self._warn_unwritable(exc, item)
+            return None
+
+    def _warn_unwritable(self, exc, item):
+        why = {errno.ENOSPC: "the disk is full", errno.EROFS: "it is read-only",
+               errno.EACCES: "permission denied",
+               errno.EDQUOT: "over quota"}.get(exc.errno, str(exc))
+        if exc.errno is None and "written" in str(exc):
+            why = "the disk is full"  # numpy reports a short write without an errno
+        log.warning("precompute cache %s cannot be written (%s): keeping %s in memory "
+                    "for this run", self.directory, why, item.label)
+
     def _store(self, item, rate, key, audio):
         """Write the entry atomically and return it memory mapped; None when the
         directory cannot be written (then a warning names it)."""
@@ -248,17 +309,37 @@ class Cache:
             _fsync_dir(self.directory)
             return _read(path)
         except OSError as exc:
-            why = {errno.ENOSPC: "the disk is full", errno.EROFS: "it is read-only",
-                   errno.EACCES: "permission denied",
-                   errno.EDQUOT: "over quota"}.get(exc.errno, str(exc))
-            if exc.errno is None and "written" in str(exc):
-                why = "the disk is full"  # numpy reports a short write without an errno
-            log.warning("precompute cache %s cannot be written (%s): keeping %s in memory "
-                        "for this run", self.directory, why, item.label)
+            self._warn_unwritable(exc, item)
             return None
 
 
 MMAP_ABOVE_BYTES = 16 * 1024 * 1024
+
+
+class _Checksums:
+    """The sidecar's checksums of audio that arrives block by block, and the check that
+    every sample is finite (as ``checked_audio`` does for audio made whole)."""
+
+    def __init__(self, frames, label):
+        self.label = label
+        self.frames = 0
+        self.head_crc = 0
+        self._head_left = min(CHECK_FRAMES, frames)
+        self._tail = None
+
+    def add(self, block):
+        if not np.isfinite(block).all():
+            raise CacheError(f"{self.label}: rendered audio contains NaN or infinity")
+        if self._head_left:
+            head = block[:self._head_left]
+            self.head_crc = zlib.crc32(np.ascontiguousarray(head).tobytes(), self.head_crc)
+            self._head_left -= len(head)
+        self._tail = (block if self._tail is None
+                      else np.concatenate([self._tail, block]))[-CHECK_FRAMES:]
+        self.frames += len(block)
+
+    def tail_crc(self):
+        return zlib.crc32(np.ascontiguousarray(self._tail).tobytes())
 
 
 def _read(path):

@@ -4,8 +4,8 @@
     block = source[0:4096]      # float32 (frames, channels), full scale 1.0
 
 WAV files are parsed here (RIFF chunks, the ``fmt`` chunk including
-WAVE_FORMAT_EXTENSIBLE) and their sample data memory mapped, so a long file is converted
-block by block instead of being read whole (the stdlib ``wave`` module reads plain PCM
+WAVE_FORMAT_EXTENSIBLE) and their sample data read slice by slice, so a long file is
+converted block by block instead of being read whole (the stdlib ``wave`` module reads plain PCM
 only, and whole). Supported: 8-bit unsigned, 16/24/32-bit signed PCM, 32/64-bit IEEE
 float, in plain or extensible headers, any channel count and rate.
 
@@ -37,13 +37,13 @@ class PcmView:
     """Sample data of a WAV file as float32 frames, converted slice by slice."""
 
     def __init__(self, raw, channels, fmt, bits):
-        """``raw``: uint8 array (memory map) of whole frames; ``fmt``: "int", "uint8" or
+        """``raw``: uint8 bytes of whole frames (an array or ``FileBytes``); ``fmt``: "int", "uint8" or
         "float"; ``bits``: container bits per sample."""
         self.channels = channels
         self.width = bits // 8
         self.frames = len(raw) // (self.width * channels)
         self.shape = (self.frames, channels)
-        self._raw = raw[: self.frames * self.width * channels]
+        self._raw = raw
         self._fmt = fmt
         self._bits = bits
 
@@ -91,6 +91,44 @@ def open_audio(path, work_dir=None):
     return _decode_with_helper(path, work_dir)
 
 
+def probe(path, work_dir=None):
+    """(frames, channels, sample_rate) of an audio file from its header, without
+    converting it: a WAV's header is parsed here; other kinds are asked of soundfile,
+    else decoded by sox or ffmpeg into a temporary file (as ``open_audio`` does). A
+    CacheError names the file when it is missing, empty, damaged, holds no audio, or is
+    of a kind nothing here can decode."""
+    try:
+        size = os.path.getsize(path)
+    except FileNotFoundError:
+        raise CacheError(f"{path}: no such audio file") from None
+    except OSError as exc:
+        raise CacheError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    if not os.path.isfile(path):
+        raise CacheError(f"{path}: not a file")
+    if size == 0:
+        raise CacheError(f"{path}: the file is empty (0 bytes)")
+    try:
+        import soundfile
+    except ImportError:  # optional, as in _decode_with_helper
+        soundfile = None
+    if soundfile is not None and not _is_riff(path):
+        try:
+            info = soundfile.info(path)
+        except Exception as exc:  # soundfile raises its own error types
+            raise CacheError(f"{path}: cannot decode: {exc}") from None
+        if info.frames < 1:
+            raise CacheError(f"{path}: holds no audio frames")
+        return int(info.frames), int(info.channels), int(info.samplerate)
+    source, rate = open_audio(path, work_dir)
+    return int(source.shape[0]), int(source.shape[1]), int(rate)
+
+
+def _is_riff(path):
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+
+
 def open_wav(path):
     """(PcmView, sample_rate) of a RIFF WAV file."""
     size = os.path.getsize(path)
@@ -124,8 +162,37 @@ def open_wav(path):
     frames = length // block
     if frames == 0:
         raise CacheError(f"{path}: WAV file holds no audio frames")
-    raw = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(frames * block,))
-    return PcmView(raw, channels, kind, bits), rate
+    return PcmView(FileBytes(path, offset, frames * block), channels, kind, bits), rate
+
+
+class FileBytes:
+    """A byte range of a file, read slice by slice (``pread``) into new arrays.
+
+    Not a memory map: converting a long stem then holds only the slice at hand, where
+    the mapped pages of the whole file would count against the process (a 1 GB WAV was
+    1 GB of resident memory by the end). The open descriptor keeps the data readable
+    after the file's name is gone (a helper's temporary output)."""
+
+    def __init__(self, path, offset, length):
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._offset = offset
+        self._length = length
+
+    def __len__(self):
+        return self._length
+
+    def __getitem__(self, index):
+        start, stop, _ = index.indices(self._length)
+        n = max(0, stop - start)
+        data = os.pread(self._fd, n, self._offset + start)
+        if len(data) < n:  # the file was cut short since its header was read
+            data += bytes(n - len(data))
+        return np.frombuffer(data, np.uint8)
+
+    def __del__(self):
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            os.close(fd)
 
 
 def _parse_fmt(body, path):

@@ -70,10 +70,20 @@ class Resampler:
         y = np.empty((n_out, ch), np.float32) if out is None else out
         if y.shape != (n_out, ch):
             raise ValueError(f"out has shape {y.shape}, expected {(n_out, ch)}")
+        for n0, block in self.chunks(x, chunk):
+            y[n0:n0 + len(block)] = block
+        return y
+
+    def chunks(self, x, chunk=CHUNK_FRAMES):
+        """Convert ``x`` (as for ``process``) piece by piece: yields (first output
+        frame, float32 (frames, channels)) in order, each block new, so a long stem is
+        written out as it is converted and never held whole."""
+        n_in, ch = x.shape
+        n_out = self.out_frames(n_in)
         if self.up == self.down:
             for a in range(0, n_in, chunk):
-                y[a:a + chunk] = x[a:a + chunk]
-            return y
+                yield a, np.array(x[a:a + chunk], np.float32)
+            return
         if self.exact:
             # Whole periods of L outputs per chunk, so each phase is one strided product.
             chunk = self.up * max(1, chunk // self.up)
@@ -81,11 +91,12 @@ class Resampler:
             chunk = max(1, chunk // 8)  # the gathered (frames, ch, taps) block stays small
         for n0 in range(0, n_out, chunk):
             n1 = min(n_out, n0 + chunk)
+            block = np.empty((n1 - n0, ch), np.float32)
             if self.exact:
-                self._chunk_by_phase(x, n0, n1, y[n0:n1])
+                self._chunk_by_phase(x, n0, n1, block)
             else:
-                self._chunk_interpolated(x, n0, n1, y[n0:n1])
-        return y
+                self._chunk_interpolated(x, n0, n1, block)
+            yield n0, block
 
     def _chunk_by_phase(self, x, n0, n1, out):
         """Outputs n0 + r + j*L share phase (r*M) mod L and step M inputs per j: each

@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -38,15 +39,16 @@ _CONTENT = {}  # (path, size, mtime_ns) -> content hash, for this process
 
 def resolve_stem_path(path, base_dir=None):
     """An absolute path for a stem named in a show: absolute paths as given; relative
-    ones against ``base_dir`` (the show file's folder) when given and the file is there,
-    else against the current directory."""
+    ones against ``base_dir`` (the show file's folder) when given, or against the
+    current directory when the file is there and not next to the show. A file found in
+    neither place is named next to the show, where a technician would put it."""
     path = os.path.expanduser(str(path))
     if os.path.isabs(path):
         return path
     if base_dir is not None:
-        candidate = os.path.join(base_dir, path)
-        if os.path.exists(candidate):
-            return os.path.abspath(candidate)
+        candidate = os.path.abspath(os.path.join(base_dir, path))
+        if os.path.exists(candidate) or not os.path.exists(path):
+            return candidate
     return os.path.abspath(path)
 
 
@@ -138,18 +140,31 @@ class Stem:
                 "content": digest, "sample_rate": int(sample_rate),
                 "code": source_hash((__name__, decode.__name__, resample.__name__))}
 
+    def converted_bytes(self, sample_rate):
+        """The size of the file converted (float32, up to two channels, at
+        ``sample_rate``), from its header; CacheError naming it when it cannot be read."""
+        frames, channels, rate = decode.probe(self.path, self._work_dir())
+        return converted_frames(frames, rate, sample_rate) * min(channels, 2) * 4
+
     def render(self, sample_rate):
         """Decode and convert now: float32 (frames, 1 or 2) at ``sample_rate``."""
-        work_dir = self._work_dir()
-        source, rate = decode.open_audio(self.path, work_dir)
+        frames, channels, blocks = self.render_blocks(sample_rate)
+        out = _output_array(frames, channels, self._work_dir())
+        for n0, block in blocks:
+            out[n0:n0 + len(block)] = block
+        return out
+
+    def render_blocks(self, sample_rate):
+        """Decode and convert piece by piece: (frames, channels, blocks), ``blocks``
+        yielding (first frame, float32 (n, channels)) in order. The cache writes them
+        to its entry as they come, so a long stem is never held whole in memory."""
+        source, rate = decode.open_audio(self.path, self._work_dir())
         channels = source.shape[1]
         if channels > 2:
             log.warning("%s has %d channels: keeping the first two", self.path, channels)
             source = _FirstTwo(source)
         conv = resample.Resampler(rate, sample_rate)
-        frames = conv.out_frames(source.shape[0])
-        out = _output_array(frames, min(channels, 2), work_dir)
-        return conv.process(source, out=out)
+        return conv.out_frames(source.shape[0]), min(channels, 2), conv.chunks(source)
 
     def _work_dir(self):
         d = self.work_dir
@@ -167,6 +182,13 @@ class _FirstTwo:
 
     def __getitem__(self, index):
         return np.asarray(self.source[index])[:, :2]
+
+
+def converted_frames(frames, rate_in, rate_out):
+    """Frames of ``frames`` at ``rate_in`` converted to ``rate_out`` (as the resampler
+    makes them)."""
+    ratio = Fraction(int(rate_out), int(rate_in))
+    return -(-int(frames) * ratio.numerator // ratio.denominator)
 
 
 def _output_array(frames, channels, work_dir):

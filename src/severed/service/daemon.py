@@ -77,6 +77,8 @@ class Daemon:
         self._bank_lock = threading.Lock()  # held while self.bank is being replaced
         self._parts = []  # (name, stop function), in start order
         self._settle_memory_at = None  # monotonic time to collect a replaced engine
+        self._reload_seq = 0  # the latest reload asked for; older pending ones give way
+        self.reload_pending = None  # what a reload waits for (stems converting), or None
 
     # -- signals -------------------------------------------------------------------
 
@@ -168,8 +170,9 @@ class Daemon:
         from severed.loop import EventLog, RenderLoop
         from severed.precompute.cache import Cache
 
-        path = os.path.expanduser(self.site.event_log) if self.site.event_log else None
-        event_log = EventLog(path)
+        # A missing directory or a full disk is reported, and the show plays on.
+        event_log = EventLog(self.site.event_log or None,
+                             max_bytes=_megabytes(self.site.event_log_max_mb))
         self._parts.append(("event log", event_log.close))
         self.loop = RenderLoop(self.show, self.site, self.sink, seed=self.seed,
                                event_log=event_log, live=True, cache=Cache.for_site(self.site))
@@ -312,34 +315,105 @@ class Daemon:
                 log.error("reload refused, keeping the running show: %s", problem)
             return False
         self.apply_reload(site, show)
-        log.info("reloaded %s: show '%s'", self.config_path, show.name)
+        if self.reload_pending:
+            log.info("reload of %s: %s", self.config_path, self.reload_pending)
+        else:
+            log.info("reloaded %s: show '%s'", self.config_path, show.name)
         return True
 
     def apply_reload(self, site, show):
         """Swap in a validated site config and show, sensors included (see the module
         docstring); return the site config now in force (its sensors are the previous
-        ones when the new devices could not be opened)."""
+        ones when the new devices could not be opened).
+
+        A show with stems is prepared first on a thread of its own (its stems hashed
+        and, when new, converted into the cache, which takes minutes for a long one on
+        a Pi): the caller (the control socket) answers at once and the swap follows
+        when they are ready, unless a newer reload came meanwhile."""
+        from severed.preflight import stems_of
+
         with self._reload_lock:
-            if self.safe_mode and site.sensors:
-                log.warning("reload: safe mode plays without sensors; the %d in %s are "
-                            "not opened until a clean stop", len(site.sensors),
-                            self.config_path or "the config")
-                site = _without_sensors(site)
-            old_specs = self.site.sensors
-            for name, pin, text in sensor_changes(old_specs, site.sensors):
-                log.info("sensor %s: %s", name, text, extra={"SENSOR": name, "PIN": pin})
-            reopen = self._needs_reopen(site)
-            # The engine is built first (it takes the longest); conditioning moves to the
-            # new specs on the render thread, before any edge of the new devices.
-            self.loop.request_reload(site, show)
-            if reopen:
-                kept = self._reopen_sensors(site, old_specs)
-                if kept is not None:
-                    site = dataclasses.replace(site, sensors=kept)
-                    self.loop.request_sensors(kept)
-            self.site, self.show = site, show
-            self._settle_memory_at = time.monotonic() + SETTLE_AFTER_RELOAD_S
-            return site
+            self._reload_seq += 1
+            stems = stems_of(show)
+            if stems:
+                self._prepare_then_reload(self._reload_seq, site, show, stems)
+                return site
+            return self._apply_locked(site, show)
+
+    def _prepare_then_reload(self, seq, site, show, stems):
+        self.reload_pending = (f"converting the stems of show '{show.name}' "
+                               f"({len(stems)}) into the cache first: it starts when "
+                               "they are ready")
+
+        def prepare():
+            _lower_priority()
+            cache = self._cache_for(site)
+            for key, stem in stems:
+                try:
+                    cache.ensure(stem, site.audio.sample_rate)
+                except (SeveredError, OSError) as exc:
+                    log.error("reload refused, keeping the running show: %s: %s", key, exc)
+                    self._end_pending(seq)
+                    return
+            with self._reload_lock:
+                if seq != self._reload_seq:
+                    log.info("reload of show '%s' dropped: a newer reload came first",
+                             show.name)
+                    return
+                self._apply_locked(site, show)
+                self.reload_pending = None
+            log.info("reloaded %s: show '%s'", self.config_path or "the config", show.name)
+
+        threading.Thread(target=prepare, name="severed-reload", daemon=True).start()
+
+    def _end_pending(self, seq):
+        with self._reload_lock:
+            if seq == self._reload_seq:
+                self.reload_pending = None
+
+    def _cache_for(self, site):
+        """The precompute cache ``site`` uses: the loop's, unless it names another."""
+        from severed.precompute.cache import Cache, cache_dir
+
+        cache = self.loop.cache
+        if cache is not None and cache.directory == cache_dir(site):
+            cache.stem_budget_bytes = Cache.for_site(site).stem_budget_bytes
+            return cache
+        return Cache.for_site(site)
+
+    def _apply_locked(self, site, show):
+        """apply_reload, now (the caller holds _reload_lock)."""
+        self.reload_pending = None
+        if self.safe_mode and site.sensors:
+            log.warning("reload: safe mode plays without sensors; the %d in %s are "
+                        "not opened until a clean stop", len(site.sensors),
+                        self.config_path or "the config")
+            site = _without_sensors(site)
+        old_specs = self.site.sensors
+        for name, pin, text in sensor_changes(old_specs, site.sensors):
+            log.info("sensor %s: %s", name, text, extra={"SENSOR": name, "PIN": pin})
+        reopen = self._needs_reopen(site)
+        self._retarget_files(site)
+        # The engine is built first (it takes the longest); conditioning moves to the
+        # new specs on the render thread, before any edge of the new devices.
+        self.loop.request_reload(site, show)
+        if reopen:
+            kept = self._reopen_sensors(site, old_specs)
+            if kept is not None:
+                site = dataclasses.replace(site, sensors=kept)
+                self.loop.request_sensors(kept)
+        self.site, self.show = site, show
+        self._settle_memory_at = time.monotonic() + SETTLE_AFTER_RELOAD_S
+        return site
+
+    def _retarget_files(self, site):
+        """The event log and the precompute cache move with the site config on a
+        reload: nothing there waits for a restart."""
+        self.loop.event_log.retarget(site.event_log or None, _megabytes(site.event_log_max_mb))
+        cache = self._cache_for(site)
+        if cache is not self.loop.cache:
+            self.loop.cache = cache
+            log.info("precompute cache: %s", cache.directory)
 
     def settle_memory_if_due(self, now):
         """Once the engine a reload replaced has faded out: collect it and freeze what
@@ -454,6 +528,10 @@ class _ReloadingLoop:
     def request_reload(self, site, show):
         return self._daemon.apply_reload(site, show)
 
+    @property
+    def reload_pending(self):
+        return self._daemon.reload_pending
+
     def __getattr__(self, name):
         return getattr(self._daemon.loop, name)
 
@@ -490,6 +568,19 @@ def _device_keys(specs):
 
 def _pin_of(specs, name):
     return next((spec.pin for spec in specs if spec.name == name), None)
+
+
+def _lower_priority():
+    """Let the render thread have the CPU first while this thread converts (Linux: a
+    thread's nice value is its own)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
+def _megabytes(mb):
+    return int(mb * 1024 * 1024)
 
 
 def _without_sensors(site):

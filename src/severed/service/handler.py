@@ -62,12 +62,15 @@ class RequestError(SeveredError, ValueError):
 
 def default_loader(config_path):
     """Load and validate the site config at ``config_path`` and the show it names,
-    checked against each other; ConfigError lists every problem."""
+    checked against each other and against the machine (``preflight``: the event log's
+    directory, the stems and their budget); ConfigError lists every problem."""
     from severed.config import check_show_for_site, load_show, load_site
+    from severed.preflight import check_resources
 
     site = load_site(config_path)
     show = load_show(site.show)
     errors, _warnings = check_show_for_site(show, site)
+    errors += check_resources(site, show)  # the event log's directory, the stems
     if errors:
         raise ConfigError(errors)
     return site, show
@@ -292,6 +295,9 @@ class ControlHandler:
         log.info("config reloaded from %s (show %s)", self.config_path,
                  getattr(show, "name", "?"))
         reply = {"show": getattr(show, "name", None), "restart_needed": restart_needed}
+        pending = getattr(self.loop, "reload_pending", None)
+        if isinstance(pending, str):  # new stems are converting: the swap follows
+            reply["pending"] = pending
         if getattr(in_force, "sensors", None) != getattr(site, "sensors", None):
             reply["sensors_kept"] = ("the new sensor pins could not be opened: the "
                                      "previous sensors are kept (see severed logs)")
