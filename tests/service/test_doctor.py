@@ -297,6 +297,19 @@ def test_daemon_state(tmp_path, status, verdict, text):
     assert got.status == verdict and got.message.startswith(text)
 
 
+def test_a_unit_past_its_start_limit_names_the_way_back(tmp_path):
+    # After a crash loop systemd refuses even `systemctl restart`: say what works.
+    def down():
+        raise ControlError("not running")
+
+    ctx = pi(tmp_path, status=down)
+    ctx.run = lambda argv: ((0, "ActiveState=failed\nResult=start-limit-hit\n")
+                            if argv[0] == "systemctl" else (None, "not found"))
+    got = results(ctx)["daemon"]
+    assert got.status == "fail" and "start limit hit" in got.message
+    assert "sudo severed restart" in got.fix and "systemctl reset-failed severed" in got.fix
+
+
 def test_onboard_audio_judged_by_the_last_uncommented_line():
     from severed.service.doctor import onboard_audio_on
 

@@ -163,3 +163,35 @@ def test_doctor_exit_code_follows_failures(monkeypatch, capsys, short_dir):
     assert run(["doctor", "--json"]) == 1
     assert json.loads(capsys.readouterr().out) == [
         {"check": "c", "status": "fail", "message": "broken", "fix": "fix it"}]
+
+
+def test_restart_resets_the_start_limit_and_the_crash_record(daemon, tmp_path, monkeypatch,
+                                                             capsys):
+    # The way back from a crash loop that always works: systemd refuses a plain
+    # restart after one, and the crash record would bring safe mode straight back.
+    from severed.service.safemode import CrashCounter
+
+    counter = CrashCounter(str(tmp_path))
+    for t in (1.0, 2.0, 3.0):
+        counter.should_use_safe_mode(t)
+    calls = []
+
+    def systemctl(argv, check):
+        calls.append(argv)
+        return argparse.Namespace(returncode=0)
+
+    monkeypatch.setattr(maintenance.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(maintenance.shutil, "which", lambda name: "/bin/" + name)
+    args = parse(["restart"])
+    assert maintenance.cmd_restart(args, run=systemctl, state_dir=str(tmp_path)) == 0
+    assert calls == [["systemctl", "reset-failed", "severed.service"],
+                     ["systemctl", "restart", "severed.service"]]
+    assert counter.starts() == []
+    assert capsys.readouterr().out == "severed restarted: show lumon, scene outie\n"
+
+
+def test_restart_needs_root(monkeypatch):
+    from severed.errors import SeveredError
+    monkeypatch.setattr(maintenance.os, "geteuid", lambda: 1000)
+    with pytest.raises(SeveredError, match="needs root: sudo severed restart"):
+        run(["restart"])

@@ -60,3 +60,20 @@ def test_unit_keeps_what_audio_gpio_and_real_time_need():
         assert needed in settings, needed
     assert not any(l.startswith("RestrictRealtime=yes") for l in settings)
     assert any(l.startswith("LimitRTPRIO=") for l in settings)
+
+
+def test_start_limit_leaves_room_for_manual_restarts_after_a_crash_loop():
+    # The boot test's restarts after a crash loop were refused ("start of the service
+    # was attempted too often"), and so would a technician's be.
+    from severed.service.safemode import CrashCounter
+
+    settings = dict(l.split("=", 1) for l in UNIT.read_text().splitlines()
+                    if l.startswith("StartLimit"))
+    burst, interval = int(settings["StartLimitBurst"]), int(settings["StartLimitIntervalSec"])
+    counter = CrashCounter("/nonexistent")
+    assert interval >= counter.window_s  # a loop is judged over the same window
+    automatic = counter.limit + 1  # unclean starts, then the one in safe mode
+    assert burst - automatic >= 15
+    # ... and a loop that even safe mode cannot end (RestartSec=2, a 3 s start) is
+    # stopped within half the window.
+    assert burst * (2 + 3) <= interval / 2

@@ -180,8 +180,10 @@ def status_json(vm):
 
 
 def clean_restart(vm, timeout_s):
-    """A clean stop clears the crash record, so each check starts from zero crashes."""
-    vm.ssh("systemctl restart severed.service", timeout=timeout_s)
+    """Each check starts from zero crashes, whatever the checks before it did: the
+    documented way back, `severed restart`, clears the crash record and systemd's start
+    count (the checks restart the unit more often than a crash loop would)."""
+    vm.ssh("severed restart", timeout=timeout_s)
     return wait_active(vm, timeout_s)
 
 

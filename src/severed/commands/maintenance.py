@@ -75,6 +75,9 @@ def register(sub):
     _add(sub, "reload", cmd_reload, "re-read the config and show; keep playing the old "
                                     "ones if they are invalid", parents)
     _add(sub, "config", cmd_config, "print the daemon's effective config as JSON", parents)
+    _add(sub, "restart", cmd_restart, "start the service afresh, whatever state it is in: "
+                                      "out of safe mode, past systemd's start limit "
+                                      "(as root)", parents)
     p = _add(sub, "logs", cmd_logs, "show the daemon's journal through journalctl "
                                     "(anything after -- goes to journalctl as is)", [])
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new entries")
@@ -262,6 +265,47 @@ def cmd_reload(args):
     if reply.get("restart_needed"):
         print(f"changed {', '.join(reply['restart_needed'])}: these take effect after "
               f"sudo systemctl restart severed")
+    return 0
+
+
+UNIT = "severed.service"
+
+
+def cmd_restart(args, run=None, state_dir=None):
+    """The way back that always works: forget the crash record (the technician says the
+    cause is fixed), reset systemd's start limit, restart, and say what now plays."""
+    import subprocess
+
+    from severed.errors import ControlError, SeveredError
+    from severed.service.safemode import DEFAULT_STATE_DIR, CrashCounter
+
+    run = run or subprocess.run
+    if os.geteuid() != 0:
+        raise SeveredError("restarting the service needs root: sudo severed restart")
+    if shutil.which("systemctl") is None:
+        raise SeveredError("systemctl not found: severed restart is for the installed "
+                           "service; stop a daemon started by hand with Ctrl-C or q")
+    CrashCounter(state_dir or DEFAULT_STATE_DIR).clear()
+    # After a crash loop systemd refuses even a manual start ("start of the service
+    # was attempted too often") until its start counter is reset.
+    run(["systemctl", "reset-failed", UNIT], check=False)
+    done = run(["systemctl", "restart", UNIT], check=False)
+    if done.returncode != 0:
+        raise SeveredError(f"systemctl restart {UNIT} failed (exit {done.returncode}): "
+                           f"severed logs -p err says why; systemctl status severed")
+    status = None
+    for _ in range(20):
+        try:
+            status = _ask(args, "status")["status"]
+            break
+        except ControlError:
+            time.sleep(0.5)
+    if status is None:
+        print("severed restarted, but does not answer yet: severed status in a moment")
+        return 0
+    print(f"severed restarted: show {status.get('show')}, scene {status.get('scene')}"
+          + ("  SAFE MODE (it crashed again: severed logs -p err)"
+             if status.get("safe_mode") else ""))
     return 0
 
 

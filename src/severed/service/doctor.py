@@ -336,15 +336,31 @@ def _named_dac_mismatch(ctx, table, named, loaded, path):
                           f"({table.board(loaded)})", fix)
 
 
+def unit_state(ctx):
+    """systemd's ActiveState and Result of the service, or None off systemd."""
+    code, out = ctx.run(["systemctl", "show", "severed.service", "--property",
+                         "ActiveState,Result"])
+    if code != 0:
+        return None
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
 def check_daemon(ctx):
     status = ctx.daemon_status()
     if status is None:
+        unit = unit_state(ctx) or {}
+        if unit.get("Result") == "start-limit-hit":
+            return Result("fail", "systemd stopped restarting severed: it crashed too "
+                                  "often (start limit hit); a plain restart is refused",
+                          "severed logs -p err shows the crash; fix it, then sudo severed "
+                          "restart (or sudo systemctl reset-failed severed && sudo "
+                          "systemctl start severed)")
         return Result("warn", "severed is not running (or not answering)",
-                      "sudo systemctl start severed; severed logs -p err says why it stopped")
+                      "sudo severed restart; severed logs -p err says why it stopped")
     if status.get("safe_mode"):
         return Result("fail", "severed runs in safe mode after repeated crashes",
                       "severed logs -p err shows the crash; fix it, then "
-                      "sudo systemctl restart severed")
+                      "sudo severed restart")
     underruns = int(status.get("underruns") or 0)
     if underruns:
         return Result("warn", f"{underruns} underruns since start (audible gaps)",
