@@ -7,6 +7,7 @@ import dataclasses
 import glob
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -736,8 +737,11 @@ def test_daemon_starts_with_its_event_log_directory_missing(site, tmp_path):
 def write_site(tmp_path, show_path, **site_keys):
     from severed.commands.common import dev_site_path
     text = open(dev_site_path()).read().replace('show = "lumon"', f'show = "{show_path}"')
-    extra = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in site_keys.items())
-    text = text.replace("[site]\n", "[site]\n" + extra, 1)
+    for key, value in site_keys.items():
+        line = f"{key} = {value!r}".replace("'", '"')
+        text, n = re.subn(rf"^{key}\s*=.*$", line, text, count=1, flags=re.M)
+        if not n:
+            text = text.replace("[site]\n", f"[site]\n{line}\n", 1)
     path = tmp_path / "site.toml"
     path.write_text(text)
     return path
@@ -914,3 +918,52 @@ def test_a_long_stem_is_converted_without_being_held_whole(tmp_path):
     assert Cache(cache.directory, sample_rate=SR).status(stem) == "present"
     assert band_db(np.asarray(audio[SR:3 * SR]), 330.0) == pytest.approx(
         20 * np.log10(0.3), abs=0.3)
+
+
+def test_converting_a_new_stem_does_not_hold_up_the_control_socket(site, tmp_path):
+    """A reload that adds a long stem converted it on the control socket's thread: no
+    client was answered for 17 s. The reply now comes at once (the conversion is held
+    back here until the reply is in), saying the swap follows; the show swaps when the
+    stem is in the cache, the old one playing meanwhile."""
+    from severed.hardware.sinks import NullSink
+    from severed.precompute.stems import Stem
+    from severed.service.daemon import Daemon, _ReloadingLoop
+    from severed.service.handler import ControlHandler
+
+    show_path = tmp_path / "show.toml"
+    show_path.write_text(STEADY)
+    site_path = write_site(tmp_path, show_path, cache_dir=str(tmp_path / "c"))
+    show = load_show_text(STEADY, str(show_path))
+    here = dataclasses.replace(site, cache_dir=str(tmp_path / "c"), path=str(site_path))
+    daemon = Daemon(here, show, config_path=str(site_path), simulate=True)
+    daemon.sink = NullSink()
+    daemon._start_loop()
+    handler = ControlHandler(_ReloadingLoop(daemon), here, show, config_path=str(site_path))
+    write_wav(tmp_path / "tune.wav", 3.0)
+    show_path.write_text(STEADY + '\n[scenes.main.layers.muzak]\ntype = "sampler"\n'
+                         'file = "tune.wav"\n')
+    release, converting = threading.Event(), threading.Event()
+    real = Stem.render_blocks
+
+    def slow(self, rate):
+        converting.set()
+        assert release.wait(10.0)
+        return real(self, rate)
+
+    Stem.render_blocks = slow
+    try:
+        reply = handler({"cmd": "reload"})
+        assert reply.get("ok", True) and "converting" in reply["pending"], reply
+        assert converting.wait(10.0)
+        daemon.loop.run(seconds=0.5)
+        assert daemon.loop.show is show  # the old show plays while the stem converts
+    finally:
+        release.set()
+        Stem.render_blocks = real
+    deadline = time.monotonic() + 20.0
+    while daemon.reload_pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+    daemon.loop.run(seconds=1.0)  # engine time: half a second more
+    assert daemon.loop.show is not show
+    muzak = [s for s in daemon.loop.engine.scenes["main"].slots if s.spec.name == "muzak"]
+    assert muzak and muzak[0].layer.fault is None

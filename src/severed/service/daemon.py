@@ -361,7 +361,6 @@ class Daemon:
                              show.name)
                     return
                 self._apply_locked(site, show)
-                self.reload_pending = None
             log.info("reloaded %s: show '%s'", self.config_path or "the config", show.name)
 
         threading.Thread(target=prepare, name="severed-reload", daemon=True).start()
@@ -383,7 +382,6 @@ class Daemon:
 
     def _apply_locked(self, site, show):
         """apply_reload, now (the caller holds _reload_lock)."""
-        self.reload_pending = None
         if self.safe_mode and site.sensors:
             log.warning("reload: safe mode plays without sensors; the %d in %s are "
                         "not opened until a clean stop", len(site.sensors),
@@ -404,6 +402,7 @@ class Daemon:
                 self.loop.request_sensors(kept)
         self.site, self.show = site, show
         self._settle_memory_at = time.monotonic() + SETTLE_AFTER_RELOAD_S
+        self.reload_pending = None  # and any older reload still preparing gives way
         return site
 
     def _retarget_files(self, site):
