@@ -108,15 +108,16 @@ def strike_times(x, sr=SR):
     return first * 0.002, (k - first) * 0.002
 
 
-def exponential_fit_r2(x, t0=0.05, t1=1.5, sr=SR):
-    """How well the level (dB, 20 ms frames) from t0 to t1 after the peak follows a
-    straight line: r squared of the fit (1: an exact exponential decay)."""
-    env = 20 * np.log10(envelope(x, sr=sr, hop_s=0.02))
+def exponential_fit(x, t0=0.02, t1=2.0, sr=SR, band=None):
+    """The level (dB, 20 ms frames, of ``band`` if given) from t0 to t1 after the
+    peak against a straight line: (slope in dB per second, largest deviation from
+    the line in dB). An exponential decay is a straight line in dB."""
+    env = 20 * np.log10(envelope(x, sr=sr, hop_s=0.02, band=band))
     k = int(np.argmax(env))
     y = env[k + int(t0 / 0.02):k + int(t1 / 0.02)]
     t = np.arange(len(y)) * 0.02
-    fit = np.polyval(np.polyfit(t, y, 1), t)
-    return 1.0 - np.sum((y - fit) ** 2) / np.sum((y - y.mean()) ** 2)
+    line = np.polyfit(t, y, 1)
+    return float(line[0]), float(np.max(np.abs(y - np.polyval(line, t))))
 
 
 def partial_ratios(x, f0, sr=SR, count=4):

@@ -76,3 +76,13 @@ def test_no_clicks_at_transitions():
         bound = max(steady(t - 1.1, t - 0.1), steady(t + 0.6, t + 1.6))
         near = jump[int((t - 0.1) * SR):int((t + 0.6) * SR)].max()
         assert near <= 1.5 * bound + 1e-4, (scene, t, near, bound)
+
+
+def test_the_ding_on_the_door_is_struck(ride):
+    """In the mix (the ding's band): within 20 ms of its onset it is at its peak (to
+    1 dB: the ride's reverb adds a little to it), not swelling in with the scene."""
+    (closed,) = ride.sensor_times("door", "closed")
+    onset = first_rise(ride.audio, closed, band=(1200, 1450), above_db=12.0)
+    assert onset is not None
+    env = 20 * np.log10(envelope(seg(ride.audio, onset, onset + 1.0), band=(1200, 1450)))
+    assert env[:5].max() >= env.max() - 1.0  # 5 frames of 5 ms

@@ -205,6 +205,8 @@ class SceneMix:
                        tension=controls.tension)
         # Cut-makers first, each into a buffer of its own: once they have run, this
         # block's cut is known, before anything is mixed.
+        # Struck one-shots skip the fade in (a fade would make a strike a swell).
+        struck_level = 1.0 if self.fade_to > 0.0 else level
         gains, cutters, bufs = self._cutter_gains, self._cutter_slots, self._cutter_bufs
         for k, slot in enumerate(cutters):
             gains[k] = self._run(slot, bufs[k][:frames], frames, ctl)
@@ -214,7 +216,8 @@ class SceneMix:
             bus[:frames].fill(0.0)
         sending = False
         for k, slot in enumerate(cutters):
-            sending = self._mix_layer(slot, bufs[k][:frames], gains[k], bus, level, frames,
+            lv = struck_level if slot.layer.STRUCK else level
+            sending = self._mix_layer(slot, bufs[k][:frames], gains[k], bus, lv, frames,
                                       ctl, sending)
         # The other layers, one after another through one buffer: _run and _mix_layer
         # written out, as this runs for every layer of every block (with the two calls
@@ -240,7 +243,8 @@ class SceneMix:
                 continue
             if not np.isfinite(buf.sum()):
                 self._quarantine_samples(slot, buf)
-            dry = self._curve(slot.gain, g, level, frames, self._dry_curve)
+            dry = self._curve(slot.gain, g, struck_level if slot.layer.STRUCK else level,
+                              frames, self._dry_curve)
             slot.gain = g
             _mix(out, buf, dry, mixed)
             s = slot.send.value(ctl)

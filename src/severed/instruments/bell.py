@@ -1,7 +1,9 @@
 """``elevator_bell``: the ding. A struck metal bar: inharmonic partials (the free bar's
 ratios 1 : 2.756 : 5.404 : 8.933), each a close pair a few tenths of a hertz apart so
 that the tone beats slowly as it dies, higher partials dying faster; a short bright
-strike of the mallet at the start. ``strikes`` 2 plays a second, lower strike
+strike of the mallet at the start. It is a strike, not a swell: the pairs start in
+phase (the beat is at its loudest at the strike, then drifts apart), so the ding is at
+its peak within a few milliseconds of its onset and then decays exponentially. ``strikes`` 2 plays a second, lower strike
 ``gap_s`` later at ``second_ratio`` times the pitch (the two-tone chime of some lifts).
 """
 
@@ -27,10 +29,11 @@ def _strike(f0, n_frames, sr, rng):
         if f > 0.45 * sr:
             continue
         beat_hz = rng.uniform(0.4, 1.6)
-        ph = rng.uniform(0, 2 * np.pi, 2)
-        pair = np.sin(2 * np.pi * f * t + ph[0]) + 0.6 * np.sin(2 * np.pi * (f + beat_hz) * t + ph[1])
+        ph = rng.uniform(0, 2 * np.pi)
+        # In phase at the strike; the weaker twin's beat only ripples the decay.
+        pair = np.sin(2 * np.pi * f * t + ph) + 0.2 * np.sin(2 * np.pi * (f + beat_hz) * t + ph)
         out += level * np.exp(-t / (decay * scale)) * pair
-    out *= offline.raised_attack(n_frames, sr, 0.0015)
+    out *= offline.raised_attack(n_frames, sr, 0.001)
     tick_n = min(n_frames, int(0.01 * sr))
     tick = rng.standard_normal(tick_n) * np.exp(-np.arange(tick_n) / (0.0015 * sr))
     out[:tick_n] += 0.3 * offline.filtered(tick, sr, "highpass", 2500.0)

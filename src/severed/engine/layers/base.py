@@ -161,6 +161,10 @@ class Layer:
     #: scene runs such layers before the others, each into a buffer of its own, so
     #: that it knows whether the block holds a cut before it mixes anything.
     CUTS_SCENE: ClassVar[bool] = False
+    #: True for a one-shot struck as its scene is entered (a bell): heard at full
+    #: level from its first sample while the scene fades in (the fade would turn the
+    #: strike into a swell); it follows the scene's fade out like any layer.
+    STRUCK: ClassVar[bool] = False
 
     def __init__(self, ctx, params):
         """``params`` maps names in PARAMS to values validated by the show loader.

@@ -4,7 +4,8 @@ string swell.
 
 The engine calls ``enter()`` at the frame of the scene change, and the render loop
 splits blocks at events, so the cue starts on the first frame of the new scene: the
-ding sounds on the sample of the debounced door event.
+ding sounds on the sample of the debounced door event, at full level however long the
+scene's crossfade in (a struck sound, ``Layer.STRUCK``).
 
     [scenes.descent.layers.ding]
     type = "cue"
@@ -31,6 +32,7 @@ log = logging.getLogger("severed.engine.cue")
 class Cue(Layer):
     TYPE = "cue"
     DOC = "a precomputed sound played on scene entry and on trigger (an arrival bell)"
+    STRUCK = True  # not faded in with its scene: a ding is at its peak at once
     PARAMS = (
         Param("recipe", "elevator_bell", kind=str, automatable=False),
         Param("recipe_params", {}, kind=dict, automatable=False),
