@@ -60,7 +60,13 @@ class EventLog:
         self._cut = False  # the last write stopped mid-line
         self.path = None
         self.max_bytes = max_bytes
+        self._listeners = ()
         self.retarget(path, max_bytes)
+
+    def add_listener(self, fn):
+        """``fn(record)`` is called with every record, on the writer's thread (the render
+        thread): it must only hand the record over (a deque append), never block."""
+        self._listeners = self._listeners + (fn,)
 
     @property
     def failing(self):
@@ -74,6 +80,8 @@ class EventLog:
 
     def write(self, record):
         _journal(record)
+        for fn in self._listeners:
+            fn(record)
         self.recent.append(record)
         if self._keep is not None and len(self.recent) > self._keep:
             del self.recent[: len(self.recent) - self._keep]

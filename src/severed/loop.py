@@ -72,6 +72,12 @@ class RenderLoop:
         self._fade = np.zeros(self.block_frames, np.float32)
         self._clock0 = clock() if live else None  # input time 0 for live conditioning
         self._next_hours_check = 0.0
+        # Scene changes a fleet group agreed on, as [frame, data] in frame order; see
+        # schedule_scene. scene_gate(change, t) -> False holds a change the show machine
+        # made (the group decides it); output_clock maps wall-clock times to frames.
+        self._scheduled = []
+        self.scene_gate = None
+        self.output_clock = None
         self.blocks_rendered = 0
         self.render_s_max = 0.0  # slowest block so far (seconds), for status and benchmarks
         self.peak_dbfs = METER_FLOOR_DB
@@ -129,6 +135,14 @@ class RenderLoop:
         closed at boot is then reported); call before the first block."""
         self.conditioner = Conditioner(self.site.sensors, 0.0, initial_levels=levels)
 
+    def schedule_scene(self, wall_s, scene, **data):
+        """Change to ``scene`` at the sample heard at wall-clock time ``wall_s``
+        (``time.time()``, by ``output_clock``); thread-safe. A time already played
+        applies at the next block, its lateness in the event log (``late_ms``). The
+        change passes no ``scene_gate``: it is the group's decision. ``data`` goes to
+        the ``cmd.scene`` event (crossfade_s) and the scene record."""
+        self._inbox.put(("scene_at", float(wall_s), scene, data))
+
     def add_tap(self, fn):
         """``fn(block)`` is called with every rendered block, on the render thread."""
         self._taps = self._taps + [fn]
@@ -185,6 +199,8 @@ class RenderLoop:
             tap(block)
         self.render_s_max = max(self.render_s_max, time.perf_counter() - started)
         self.sink.write(block)
+        if self.output_clock is not None:
+            self.output_clock.wrote(self.engine.frame)
         self.blocks_rendered += 1
 
     def _deadline_frame(self, start, pos, frames):
@@ -242,6 +258,8 @@ class RenderLoop:
             self._check_hours()
         else:
             events += self.conditioner.poll(t_end)
+        if self._scheduled and self._scheduled[0][0] < start + frames:
+            events += self._due_scenes(start, frames)
         events.sort(key=lambda e: e.t)
         return events
 
@@ -272,12 +290,34 @@ class RenderLoop:
                 if self.conditioner.knows(sensor):
                     out += self.conditioner.edge(t_clock - self._clock0, sensor, level)
             return out
-        if item[0] == "reload":
+        if item[0] == "scene_at":
+            self._add_scheduled(*item[1:])
+        elif item[0] == "reload":
             self._reload(*item[1:], t_start)
         elif item[0] == "sensors":
             self._retune_sensors(item[1], t_start)
             self.site = replace(self.site, sensors=item[1])
         return []
+
+    def _add_scheduled(self, wall_s, scene, data):
+        clock = self.output_clock
+        frame = clock.frame_at(wall_s) if clock is not None else self.engine.frame
+        self._scheduled.append([frame, dict(data, scene=scene, at=wall_s)])
+        self._scheduled.sort(key=lambda item: item[0])
+
+    def _due_scenes(self, start, frames):
+        """The scheduled scene changes that start in this block, as cmd.scene events on
+        their own frames (a late one on the block's first)."""
+        out = []
+        while self._scheduled and self._scheduled[0][0] < start + frames:
+            frame, data = self._scheduled.pop(0)
+            if frame < start:
+                data["late_ms"] = round((start - frame) * 1000 / self.sample_rate, 1)
+                frame = start
+            if self.output_clock is not None:
+                data["heard_at"] = round(self.output_clock.wall_at(frame), 6)
+            out.append(ev.Event(frame / self.sample_rate, "cmd.scene", None, data))
+        return out
 
     def _retune_sensors(self, specs, t_start):
         """Move conditioning to ``specs`` now (the input clock live, engine time
@@ -321,15 +361,33 @@ class RenderLoop:
             self.engine.tone.stop()
         self.event_log.write(event.to_record())
         result = self.machine.step(self.state, event)
-        self._apply(result, event.type)
+        agreed = event.type == "cmd.scene" and "at" in event.data
+        self._apply(result, event.type, scheduled=event.data if agreed else None)
 
-    def _apply(self, result, reason):
-        self.state, actions = result
+    def _apply(self, result, reason, scheduled=None):
+        state, actions = result
+        if self.scene_gate is not None and scheduled is None:
+            state, actions = self._gate_scene_changes(state, actions)
+        self.state = state
         for action in actions:
             self.engine.apply(action)
             record = _action_record(action, self.t, reason)
             if record is not None:
+                if scheduled is not None and isinstance(action, ev.ChangeScene):
+                    record.update((k, v) for k, v in scheduled.items() if k != "scene")
                 self.event_log.write(record)
+
+    def _gate_scene_changes(self, state, actions):
+        """Ask ``scene_gate`` about each scene change; one it holds is not played and
+        the machine stays in the scene it was in (its timers included)."""
+        held = [a for a in actions
+                if isinstance(a, ev.ChangeScene) and not self.scene_gate(a, self.t)]
+        if not held:
+            return state, actions
+        before = self.state
+        state = replace(state, scene=before.scene, entered_at=before.entered_at,
+                        timers_fired=before.timers_fired)
+        return state, [a for a in actions if a not in held]
 
     def _check_hours(self):
         hours = self.site.hours

@@ -67,6 +67,7 @@ class SiteConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     hours: Hours | None = None  # None: always open
     sensors: tuple = ()  # SensorSpec, in file order
+    fleet: object = None  # severed.fleet.settings.FleetConfig; None: plays alone
 
 
 # ----------------------------------------------------------------------- show

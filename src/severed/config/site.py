@@ -18,11 +18,13 @@ import re
 from severed.config.model import AudioConfig, Hours, SensorSpec, SiteConfig
 from severed.config.schema import (Field, Report, check_table, did_you_mean,
                                    hand_over_warnings, join_key, parse_toml, read_text)
+from severed.fleet.settings import check_fleet
 from severed.hardware import dacs
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SENSOR_KINDS = ("door", "pir", "button", "input")
 SAMPLE_RATES = (44100, 48000, 88200, 96000)
+SECTIONS = ("site", "audio", "hours", "sensors", "fleet")
 PIN_FACTORIES = ("auto", "lgpio", "rpigpio", "pigpio", "native", "mock")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -162,8 +164,8 @@ def load_site_text(text, path=None, warnings=None):
 def check_site_data(data, path, report):
     """Build a SiteConfig from parsed TOML, reporting problems into ``report``."""
     for key in data:
-        if key not in ("site", "audio", "hours", "sensors"):
-            report.error(key, "unknown section" + did_you_mean(key, ("site", "audio", "hours", "sensors")))
+        if key not in SECTIONS:
+            report.error(key, "unknown section" + did_you_mean(key, SECTIONS))
     site = check_table(data.get("site", {}), SITE_FIELDS, "site", report)
     audio = check_table(data.get("audio", {}), AUDIO_FIELDS, "audio", report)
     hours = None
@@ -184,6 +186,8 @@ def check_site_data(data, path, report):
     if path is not None and _looks_like_path(show) and not os.path.isabs(show):
         show = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), show))
     site["show"] = show
+    if "fleet" in data:
+        site["fleet"] = check_fleet(data["fleet"], site["name"], path, report)
     return SiteConfig(path=str(path) if path is not None else None, audio=AudioConfig(**audio),
                       hours=hours, sensors=sensors, **site)
 

@@ -142,6 +142,32 @@ def error_reply(text, **extra):
     return {"v": PROTOCOL_VERSION, "ok": False, "error": text, **extra}
 
 
+def answer(handler, line):
+    """The reply to one request ``line`` (JSON bytes) from ``handler``: the envelope,
+    version and checks every transport of control commands shares (this socket, MQTT)."""
+    try:
+        request = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        return error_reply(f"malformed request (not JSON): {str(exc)[:100]}")
+    if not isinstance(request, dict):
+        return error_reply("malformed request: expected a JSON object")
+    version = request.get("v", PROTOCOL_VERSION)
+    if version != PROTOCOL_VERSION:
+        return error_reply(f"unsupported protocol version {version!r}: this daemon "
+                           f"speaks {PROTOCOL_VERSION}; update severed")
+    if not isinstance(request.get("cmd"), str):
+        return error_reply("malformed request: no 'cmd'")
+    try:
+        reply = handler(request)
+    except Exception as exc:
+        log.exception("control command %r failed", request.get("cmd"))
+        return error_reply(f"internal error in {request['cmd']!r}: "
+                           f"{type(exc).__name__}: {exc}")
+    if not isinstance(reply, dict):
+        return error_reply(f"internal error in {request['cmd']!r}: no reply")
+    return {"v": PROTOCOL_VERSION, "ok": True, **reply}
+
+
 class _Connection:
     __slots__ = ("sock", "uid", "inbuf", "outbuf", "last_active", "request_started",
                  "closing")
@@ -439,27 +465,7 @@ class ControlServer:
             self._flush(conn)
 
     def _answer(self, line):
-        try:
-            request = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            return error_reply(f"malformed request (not JSON): {str(exc)[:100]}")
-        if not isinstance(request, dict):
-            return error_reply("malformed request: expected a JSON object")
-        version = request.get("v", PROTOCOL_VERSION)
-        if version != PROTOCOL_VERSION:
-            return error_reply(f"unsupported protocol version {version!r}: this daemon "
-                               f"speaks {PROTOCOL_VERSION}; update severed")
-        if not isinstance(request.get("cmd"), str):
-            return error_reply("malformed request: no 'cmd'")
-        try:
-            reply = self.handler(request)
-        except Exception as exc:
-            log.exception("control command %r failed", request.get("cmd"))
-            return error_reply(f"internal error in {request['cmd']!r}: "
-                               f"{type(exc).__name__}: {exc}")
-        if not isinstance(reply, dict):
-            return error_reply(f"internal error in {request['cmd']!r}: no reply")
-        return {"v": PROTOCOL_VERSION, "ok": True, **reply}
+        return answer(self.handler, line)
 
     def _send(self, conn, message):
         try:

@@ -67,6 +67,9 @@ class Daemon:
         self.safe_mode = False
         self.loop = None
         self.bank = None
+        self.handler = None  # the control commands, for the socket and the fleet link
+        self.fleet = None  # the broker link, when the site has [fleet]
+        self._fleet_error = None
         self.sink = None
         self._stop = threading.Event()  # ask the main thread to stop
         self._render_stop = threading.Event()
@@ -114,6 +117,7 @@ class Daemon:
             watchdog.start()
             self._parts.append(("watchdog", watchdog.stop))
             self._start_control()
+            self._start_fleet()
             self._start_simulation()
             # Everything made so far (modules, the show, the engine's buffers) lives as
             # long as the process: keep it out of the garbage collector's full passes,
@@ -242,6 +246,7 @@ class Daemon:
                                  config_path=self.config_path,
                                  info=self._info, recordings_dir=self.recordings_dir,
                                  **({"loader": self.loader} if self.loader else {}))
+        self.handler = handler
         path = self.control_path or daemon_path()
         try:
             server = ControlServer(path, handler).start()
@@ -250,6 +255,24 @@ class Daemon:
                         "reach this daemon", exc)
             return
         self._parts.append(("control socket", server.stop))
+
+    def _start_fleet(self):
+        """The broker link ([fleet]): never needed for the sound, so a problem with it
+        (paho-mqtt missing, an unreadable password file) is logged and shown in status."""
+        if self.site.fleet is None:
+            return
+        from severed.fleet.link import BoothLink
+
+        handler = self.handler
+        try:
+            self.fleet = BoothLink(self.site.fleet, self.loop, handler,
+                                   status=lambda: handler.status({})["status"],
+                                   scenes=lambda: self.show.scenes).start()
+        except SeveredError as exc:
+            log.error("fleet: %s; this booth plays alone", exc)
+            self._fleet_error = str(exc)
+            return
+        self._parts.append(("fleet", self.fleet.stop))
 
     def _start_simulation(self):
         if not self.simulate or self.bank is None:
@@ -294,6 +317,10 @@ class Daemon:
         if self.bank is not None:
             info["pin_factory"] = self.bank.factory_name
             info["faults"] = sorted(self.bank.faults)
+        if self.fleet is not None:
+            info["fleet"] = self.fleet.info()
+        elif self._fleet_error is not None:
+            info["fleet"] = {"connected": False, "problems": [self._fleet_error]}
         return info
 
     def status(self):
@@ -388,6 +415,8 @@ class Daemon:
                         self.config_path or "the config")
             site = _without_sensors(site)
         old_specs = self.site.sensors
+        if site.fleet != self.site.fleet:
+            log.warning("reload: [fleet] changes take effect at the next restart")
         for name, pin, text in sensor_changes(old_specs, site.sensors):
             log.info("sensor %s: %s", name, text, extra={"SENSOR": name, "PIN": pin})
         reopen = self._needs_reopen(site)
