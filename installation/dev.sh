@@ -12,7 +12,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$here/.venv"
-apt_packages=(python3 python3-venv python3-dev gcc pkg-config portaudio19-dev libsystemd-dev alsa-utils)
+apt_packages=(python3 python3-venv python3-dev gcc pkg-config portaudio19-dev libsystemd-dev alsa-utils
+              mosquitto mosquitto-clients)
 
 say() { printf 'dev.sh: %s\n' "$*" >&2; }
 

@@ -368,6 +368,10 @@ class RenderLoop:
         state, actions = result
         if self.scene_gate is not None and scheduled is None:
             state, actions = self._gate_scene_changes(state, actions)
+            if self._scheduled and any(isinstance(a, ev.ChangeScene) for a in actions):
+                # Played here and now (the group is out of reach): a change agreed
+                # earlier must not undo it when its time comes.
+                self._scheduled.clear()
         self.state = state
         for action in actions:
             self.engine.apply(action)

@@ -141,6 +141,9 @@ def format_status(status):
         lines.append(f"gpio       {status['pin_factory']}")
     if status.get("recording", {}).get("state") == "recording":
         lines.append(f"recording  into {status['recording']['path']}")
+    if status.get("fleet"):
+        from severed.fleet.report import status_lines
+        lines += status_lines(status["fleet"])
     return "\n".join(lines)
 
 

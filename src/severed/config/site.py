@@ -18,7 +18,6 @@ import re
 from severed.config.model import AudioConfig, Hours, SensorSpec, SiteConfig
 from severed.config.schema import (Field, Report, check_table, did_you_mean,
                                    hand_over_warnings, join_key, parse_toml, read_text)
-from severed.fleet.settings import check_fleet
 from severed.hardware import dacs
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -187,6 +186,8 @@ def check_site_data(data, path, report):
         show = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), show))
     site["show"] = show
     if "fleet" in data:
+        from severed.fleet.settings import check_fleet  # it builds on this package
+
         site["fleet"] = check_fleet(data["fleet"], site["name"], path, report)
     return SiteConfig(path=str(path) if path is not None else None, audio=AudioConfig(**audio),
                       hours=hours, sensors=sensors, **site)

@@ -44,7 +44,10 @@ from severed.show.events import Event
 log = logging.getLogger("severed.fleet")
 
 TICK_S = 0.1
-ECHO_WAIT_S = 5.0  # our own "online" must come back by then, or the ACL drops it
+# Our own "online" (and group hello) must come back by then, or the ACL stops it.
+# Mosquitto's ACL file grants every subscription and silently drops what a user may
+# not read or write, so the echo is the one check that works on every broker.
+ECHO_WAIT_S = 5.0
 TENSION_STEP = 0.05  # tension moving less than this is not a change of state
 MAX_EVENTS_PER_TICK = 200
 # State keys that are news when they change (tension by TENSION_STEP, the rest at all).
@@ -75,7 +78,7 @@ class BoothLink:
         self._thread = None
         self._subscriptions = {}  # mid -> topics
         self._joined_at = None  # monotonic time of the last (re)connect
-        self._echo_by = None  # monotonic deadline for our own "online" to come back
+        self._echo_by = {}  # topic -> monotonic deadline for our own message to come back
         self._last_state = None
         self._state_due = 0.0
         self._hello_due = 0.0
@@ -183,8 +186,9 @@ class BoothLink:
         mid = self.conn.subscribe(topics)
         self._subscriptions[mid] = [t for t, _ in topics]
         self.problems.pop("denied", None)
-        self.problems.pop("dropped", None)
-        self._echo_by = now + ECHO_WAIT_S
+        self._echo_by = {f"{self.base}/status": now + ECHO_WAIT_S}
+        if self.group is not None:
+            self._echo_by[f"{self.gbase}/hello"] = now + ECHO_WAIT_S
         self.conn.publish(f"{self.base}/status", "online", qos=1, retain=True)
         if self.cfg.home_assistant:
             for topic, payload in homeassistant.discovery_messages(
@@ -211,20 +215,24 @@ class BoothLink:
             self.problems["denied"] = text
 
     def _check_echo(self, now):
-        if self._echo_by is not None and now > self._echo_by:
-            self._echo_by = None
-            text = (f"the broker drops what this booth publishes on {self.base}/status: the "
-                    f"ACL must let user {self.cfg.username or 'anonymous'!r} write "
-                    f"{self.base}/# (see docs/fleet.md)")
-            log.error("fleet: %s", text)
-            self.problems["dropped"] = text
+        for topic, deadline in list(self._echo_by.items()):
+            if now > deadline:
+                del self._echo_by[topic]
+                text = (f"the broker does not pass this booth's messages on {topic} back "
+                        f"to it: the ACL must let user {self.cfg.username or 'anonymous'!r} "
+                        f"read and write {topic.rsplit('/', 1)[0]}/# (see docs/fleet.md)")
+                log.error("fleet: %s", text)
+                self.problems[topic] = text
+
+    def _echoed(self, topic):
+        self._echo_by.pop(topic, None)
+        self.problems.pop(topic, None)
 
     def _on_message(self, topic, payload):
         base, g = self.base, self.gbase
         if topic == f"{base}/status":
             if payload == b"online":
-                self._echo_by = None
-                self.problems.pop("dropped", None)
+                self._echoed(topic)
         elif topic == f"{base}/command":
             self._command(payload)
         elif topic.startswith(f"{base}/set/"):
@@ -315,24 +323,27 @@ class BoothLink:
             return
         latest = max(self._early, key=lambda m: m["at"], default=None)
         self._early = []
-        mine = self.status().get("scene")
-        if g.leader(now) == g.me:
-            log.info("fleet: leading group %s%s", g.name, f" ({g.note})" if g.note else "")
-            if latest is not None:
-                g.news(latest)
-            if latest is None or latest.get("scene") != mine:
-                self._decide(mine, source=latest.get("scene") if latest else None,
-                             crossfade_s=None, reason="leader joined")
-        else:
-            log.info("fleet: in group %s, led by %s", g.name, g.leader(now))
-            if latest is not None and g.news(latest):
+        leader = g.leader(now)
+        log.info("fleet: in group %s, %s%s", g.name,
+                 "leading it" if leader == g.me else f"led by {leader}",
+                 f" ({g.note})" if g.note else "")
+        if latest is not None:
+            # Joining late, or again after a restart (of this booth or the broker): the
+            # group's current scene, whoever leads.
+            if g.news(latest):
                 self._schedule(latest)
+        elif leader == g.me:
+            # A group without a scene yet (or a broker that forgot it): ours.
+            self._decide(self.status().get("scene"), source=None, crossfade_s=None,
+                         reason="group formed")
 
     def _group_message(self, kind, message):
         g = self.group
         site = message.get("site") or message.get("leader")
         if isinstance(site, str):
             g.heard(site, self.clock())
+        if kind == "hello" and site == g.me:
+            self._echoed(f"{self.gbase}/hello")
         if kind == "scene":
             if not self.grouped:
                 self._early.append(message)

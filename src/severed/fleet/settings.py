@@ -109,6 +109,9 @@ def check_fleet(raw, site_name, config_path, report):
             if not os.path.isfile(path):
                 report.warning(join_key("fleet", key), f"{path} does not exist (yet): "
                                "the booth plays alone until it can log in")
+    if not values["base_topic"] and _topic(site_name):
+        report.error("fleet.base_topic", f"is needed: the site's name {site_name!r} cannot be "
+                     "a topic level (it has / + # or spaces)")
     if values["ca_file"] and not values["tls"]:
         report.warning("fleet.ca_file", "is set but tls = false: it is not used")
     if values["password_file"] and not values["username"]:

@@ -369,6 +369,18 @@ def check_daemon(ctx):
     return ok(f"severed playing scene {status.get('scene')}, no underruns")
 
 
+def check_fleet(ctx):
+    from severed.fleet.report import doctor_result
+
+    status = ctx.daemon_status()
+    if status is None:
+        return skip("severed is not running (systemctl start severed)")
+    result = doctor_result(status.get("fleet"))
+    if result is None:
+        return ok("no [fleet] in the site config: this booth plays alone")
+    return Result(*result) if result[0] != "ok" else ok(result[1])
+
+
 def check_pin_factory(ctx):
     status = ctx.daemon_status()
     if status is None:
@@ -488,6 +500,7 @@ CHECKS = (
     ("sound card", check_sound_card),
     ("DAC overlay", check_dac_overlay),
     ("daemon", check_daemon),
+    ("fleet", check_fleet),
     ("pin factory", check_pin_factory),
     ("pins", check_pins),
     ("power", check_throttling),
