@@ -11,6 +11,7 @@ import sys
 
 from severed import __version__
 from severed.errors import SeveredError
+from severed.suggest import did_you_mean
 
 # Order here is the order of ``severed --help``.
 COMMAND_MODULES = (
@@ -43,9 +44,23 @@ def build_parser():
     return parser
 
 
+def unknown_command(parser, argv):
+    """The command word of ``argv`` if it names no command, else None."""
+    commands = next(a.choices for a in parser._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word is not None and word not in commands else None, commands
+
+
 def main(argv=None):
     """Run the command line; return the exit code."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    word, commands = unknown_command(parser, argv)
+    if word is not None:
+        print(f"severed: error: no command {word!r}{did_you_mean(word, commands)} "
+              f"(severed --help lists them)", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -94,7 +94,7 @@ def test_driver_on_a_bank_that_is_not_mock_skips_steps_with_a_warning(caplog):
     assert driver.played == [] and "door" in caplog.text
 
 
-def test_keyboard_keys_toggle_sensors_on_a_terminal(bank):
+def test_keyboard_keys_drive_sensors_on_a_terminal(bank):
     master, slave = os.openpty()
     before = termios.tcgetattr(slave)
     out = io.StringIO()
@@ -108,9 +108,9 @@ def test_keyboard_keys_toggle_sensors_on_a_terminal(bank):
         assert not during[3] & termios.ICANON and not during[3] & termios.ECHO
         os.write(master, b"dmr")
         deadline = time.monotonic() + 2.0
-        while len(bank.edges) < 3 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        os.write(master, b"rxq")  # release, an unbound key, quit
+        while len(bank.edges) < 4 and time.monotonic() < deadline:
+            time.sleep(0.005)  # the press of r ends by itself
+        os.write(master, b"xq")  # an unbound key, quit
         assert quit_called.wait(2.0)
         keys.stop()
         after = termios.tcgetattr(slave)
@@ -122,8 +122,9 @@ def test_keyboard_keys_toggle_sensors_on_a_terminal(bank):
         ("door", 1), ("motion", 1), ("reward", 1), ("reward", 0)]
     # The terminal is given back exactly as it was.
     assert during != before and after == before
-    assert "scene outie" in out.getvalue() and "door:ON" in out.getvalue()
-    assert "d door" in out.getvalue() and "q quit" in out.getvalue()
+    assert "scene outie" in out.getvalue() and "door closed" in out.getvalue()
+    assert "d door (open/close)" in out.getvalue() and "q quit" in out.getvalue()
+    assert "m motion (motion 5 s)" in out.getvalue()
 
 
 def test_keyboard_restores_terminal_settings(bank):
@@ -149,12 +150,92 @@ def test_keyboard_does_nothing_without_a_terminal(bank):
     keys.stop()
 
 
+class Clock:
+    def __init__(self):
+        self.t = 50.0
+
+    def __call__(self):
+        return self.t
+
+
 def test_digit_keys_reach_any_sensor(bank):
-    keys = KeyboardControl(bank, stdin=io.StringIO(""), stdout=io.StringIO())
-    keys.key("2")
-    keys.key("2")
+    clock = Clock()
+    keys = KeyboardControl(bank, stdin=io.StringIO(""), stdout=io.StringIO(), clock=clock)
+    keys.key("1")
+    keys.key("1")
     keys.key("9")  # no ninth sensor
+    assert [(n, lvl) for _, n, lvl in bank.edges] == [("door", 1), ("door", 0)]
+
+
+def test_motion_is_a_pulse_like_a_pir_and_pressing_again_extends_it(bank):
+    # A toggle left the simulated visitor moving for ever (until m again).
+    clock = Clock()
+    keys = KeyboardControl(bank, stdin=io.StringIO(""), stdout=io.StringIO(), clock=clock)
+    keys.key("m")
+    clock.t += 3.0
+    keys.key("m")  # still moving: 5 s from now
+    clock.t += 4.0
+    keys.release_due()
+    assert [(n, lvl) for _, n, lvl in bank.edges] == [("motion", 1)]
+    clock.t += 1.5
+    keys.release_due()
     assert [(n, lvl) for _, n, lvl in bank.edges] == [("motion", 1), ("motion", 0)]
+    keys.key("r")
+    clock.t += 0.3
+    keys.release_due()
+    assert [(n, lvl) for _, n, lvl in bank.edges][2:] == [("reward", 1), ("reward", 0)]
+
+
+def test_a_key_that_moves_the_show_nowhere_says_why(bank):
+    clock = Clock()
+    asked = []
+
+    def explain(event):
+        asked.append(event)
+        return "the show needs motion in the last 30 s" if event == "door.closed" else None
+
+    keys = KeyboardControl(bank, status=lambda: "scene outie", stdin=io.StringIO(""),
+                           stdout=io.StringIO(), explain=explain, clock=clock)
+    keys.key("d")
+    line = keys.status_line()
+    assert line.endswith("door.closed: no scene change: the show needs motion in the "
+                         "last 30 s"), line
+    clock.t += 6.0  # the note goes, the keys come back
+    assert keys.status_line().endswith("q quit]")
+    keys.key("m")
+    assert asked == ["door.closed", "motion.start"] and keys.note is None
+
+
+def test_log_lines_are_printed_above_the_status_line_not_into_it(bank):
+    import logging
+
+    master, slave = os.openpty()
+    terminal = io.StringIO()  # stdout and the log handler share one terminal
+    console = logging.StreamHandler(terminal)
+    console.setFormatter(logging.Formatter("LOG %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(console)
+    stdin = os.fdopen(slave, "rb", buffering=0, closefd=False)
+    keys = KeyboardControl(bank, status=lambda: "scene outie", stdin=stdin, stdout=terminal,
+                           redraw_s=0.01)
+    try:
+        assert keys.start()
+        time.sleep(0.05)
+        logging.getLogger("severed.loop").warning("scene outie -> descent")
+        time.sleep(0.05)
+        keys.stop()
+        assert console in root.handlers  # given back
+    finally:
+        keys.stop()
+        root.removeHandler(console)
+        os.close(master)
+        os.close(slave)
+    text = terminal.getvalue()
+    at = text.index("LOG scene outie -> descent\n")
+    # The status line was erased just before: the log line starts a line of its own...
+    assert text[:at].endswith("\r\x1b[K"), repr(text[at - 80:at + 40])
+    # ... and the status line is drawn again after it.
+    assert text[at:].split("\n", 1)[1].startswith("\rscene outie")
 
 
 def test_scenario_through_pins_and_conditioning_gives_the_show_its_events(bank):

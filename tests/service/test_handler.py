@@ -72,7 +72,7 @@ def test_commands_post_exact_events(rig):
 
 @pytest.mark.parametrize("cmd, args, message", [
     ("scene", {"name": "innee"}, "scene: no scene 'innee' in show lumon (scenes: outie, "
-                                 "innie, barrier)"),
+                                 "innie, barrier); did you mean 'innie'?"),
     ("scene", {"name": "barrier"}, "scene: 'barrier' is an overlay, not a scene to switch to"),
     ("scene", {}, "scene: name: expected a name, got None"),
     ("volume", {"db": 20}, "volume: db: 20 is outside -80..12"),
@@ -81,7 +81,7 @@ def test_commands_post_exact_events(rig):
     ("trigger", {"event": "door.slammed"}, "trigger: no sensor event 'door.slammed' on this "
                                            "site (events: door.closed, door.open, "
                                            "motion.start, motion.stop, reward.press, "
-                                           "reward.release)"),
+                                           "reward.release); did you mean 'door.closed'?"),
     ("test_tone", {"channel": "middle"}, "test_tone: channel: 'middle' is not one of left, "
                                          "right, both"),
     ("test_tone", {"freq_hz": 5}, "test_tone: freq_hz: 5 is outside 20..20000"),
@@ -293,3 +293,14 @@ def test_record_slower_than_real_time_still_completes(tmp_path, monkeypatch):
     assert rec.info()["state"] == "done" and rec.info()["recorded_s"] == 0.5
     with wave.open(str(tmp_path / "x.wav")) as w:
         assert w.getnframes() == 4000
+
+
+def test_sensor_states_use_the_words_of_the_docs(rig):
+    # The conditioner says active/inactive; a technician reads closed, start, press.
+    client, loop, _, _ = rig
+    loop.state["sensors"] = {"door": "active", "motion": "stuck", "reward": "inactive"}
+    rows = client.request("sensors")["sensors"]
+    assert [(r["name"], r["state"]) for r in rows] == [
+        ("door", "closed"), ("motion", "fault (stuck)"), ("reward", "release")]
+    assert client.request("status")["status"]["sensors"] == {
+        "door": "closed", "motion": "fault (stuck)", "reward": "release"}

@@ -195,3 +195,41 @@ def test_restart_needs_root(monkeypatch):
     monkeypatch.setattr(maintenance.os, "geteuid", lambda: 1000)
     with pytest.raises(SeveredError, match="needs root: sudo severed restart"):
         run(["restart"])
+
+
+class PlayingLumon:
+    """The fake loop, with the lumon show's machine and state as a real loop has."""
+
+    def __init__(self, loop):
+        from severed.config import load_show
+        from severed.show.machine import ShowMachine
+
+        self._loop = loop
+        self.machine = ShowMachine(load_show("lumon"))
+        self.state = self.machine.initial(0.0)  # outie, nobody has moved
+
+    def __getattr__(self, name):
+        return getattr(self._loop, name)
+
+
+def test_trigger_that_moves_the_show_nowhere_says_why(fake_loop, cfg, short_dir, capsys,
+                                                      monkeypatch):
+    handler = ControlHandler(PlayingLumon(fake_loop), cfg.site, cfg.show)
+    server = ControlServer(os.path.join(short_dir, "t.sock"), handler).start()
+    monkeypatch.setenv("SEVERED_CONTROL", server.path)
+    try:
+        assert run(["trigger", "door.closed"]) == 0
+    finally:
+        server.stop()
+    assert capsys.readouterr().out == ("triggered door.closed; no scene change: the show "
+                                       "needs motion in the last 30 s\n")
+
+
+def test_did_you_mean_for_commands_and_scenes(daemon, capsys):
+    from severed.cli import main
+
+    assert main(["stauts"]) == 2
+    assert capsys.readouterr().err == ("severed: error: no command 'stauts'; did you mean "
+                                       "'status'? (severed --help lists them)\n")
+    assert main(["scene", "innee"]) == 1
+    assert "did you mean 'innie'?" in capsys.readouterr().err

@@ -208,7 +208,12 @@ def _posted(reply, text):
 
 
 def cmd_trigger(args):
-    return _posted(_ask(args, "trigger", event=args.event), f"triggered {args.event}")
+    reply = _ask(args, "trigger", event=args.event)
+    if reply.get("unmoved"):
+        # The event happened, but a technician testing the show wants to know why the
+        # scene stays where it is.
+        return _posted(reply, f"triggered {args.event}; no scene change: {reply['unmoved']}")
+    return _posted(reply, f"triggered {args.event}")
 
 
 def cmd_scene(args):

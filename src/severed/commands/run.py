@@ -74,4 +74,9 @@ def run(args):
               f"{control} ({found})"
               + (f"; scenario {scenario_path} ({scenario.duration_s:g} s)" if scenario else ""),
               file=sys.stderr)
-    return daemon.run()
+    code = daemon.run()
+    if not socketpath.under_systemd() and daemon.loop is not None and daemon.sink is not None:
+        # By hand, the terminal is all there is: say where the sound went.
+        print(f"severed: {daemon.loop.t:.1f} s of sound went to {daemon.sink.description}",
+              file=sys.stderr)
+    return code

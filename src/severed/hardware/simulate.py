@@ -6,7 +6,8 @@ callbacks, edge stamping, conditioning, the show) runs exactly as with real sens
     bank = SensorBank(site.sensors, dac=site.audio.dac, pin_factory="mock",
                       on_edge=loop.post_edge)
     driver = ScenarioDriver(bank, scenario, on_command=loop.post_command).start()
-    keys = KeyboardControl(bank, status=loop.status_line, on_quit=loop.stop)
+    keys = KeyboardControl(bank, status=loop.status_line, on_quit=loop.stop,
+                           explain=lambda event: machine.why_unmoved(state, event))
     keys.start()            # does nothing unless stdin is a terminal
     ...
     keys.stop(); driver.stop()
@@ -18,11 +19,13 @@ returns promptly; the keyboard restores the terminal's settings when it stops.
 import logging
 import os
 import select
+import shutil
 import sys
 import threading
 import time
 
 from severed.errors import SensorError
+from severed.show.events import KIND_STATES
 
 log = logging.getLogger("severed.hardware")
 
@@ -97,25 +100,38 @@ class ScenarioDriver:
             self._thread.join(timeout=2.0)
 
 
-class KeyboardControl:
-    """Single keys toggle mock sensors on a terminal; a live status line is redrawn.
+# A PIR holds its output a few seconds after the movement it saw; a button press is
+# short. Their keys send such a pulse (pressing again extends it); a door key toggles.
+PULSE_S = {"pir": 5.0, "button": 0.3}
+NOTE_S = 5.0  # how long a note ("no scene change: ...") stays on the status line
 
-    ``d`` the first door, ``m`` the first pir, ``r`` the first button (press, then
-    release), ``1``-``9`` the n-th sensor, ``q`` calls ``on_quit``. ``status()``
-    returns the text of the status line (redrawn every ``redraw_s`` and after each
-    key). ``stdin`` must be a terminal, or ``start()`` does nothing and says so.
+
+class KeyboardControl:
+    """Single keys drive mock sensors on a terminal; a live status line is redrawn.
+
+    ``d`` the first door (open/close), ``m`` the first pir (motion for 5 s), ``r`` the
+    first button (a press), ``1``-``9`` the n-th sensor, ``q`` calls ``on_quit``.
+    ``status()`` returns the text of the status line (redrawn every ``redraw_s`` and
+    after each key); ``explain(event)`` says why a sensor event moves the show nowhere
+    (or None), shown on the line after the key. While it runs, log lines of the console
+    handler are printed above the status line, never into it. ``stdin`` must be a
+    terminal, or ``start()`` does nothing and says so.
     """
 
     KIND_KEYS = {"d": "door", "m": "pir", "r": "button"}
+    KIND_WORDS = {"door": "open/close", "pir": "motion 5 s", "button": "press"}
 
     def __init__(self, bank, status=None, on_quit=None, stdin=None, stdout=None,
-                 redraw_s=0.25):
+                 redraw_s=0.25, explain=None, clock=time.monotonic):
         self.bank = bank
         self.status = status
         self.on_quit = on_quit
+        self.explain = explain
+        self.clock = clock
         self.stdin = stdin if stdin is not None else sys.stdin
         self.stdout = stdout if stdout is not None else sys.stdout
         self.redraw_s = redraw_s
+        self.kinds = {spec.name: spec.kind for spec in bank.specs}
         self.levels = {spec.name: 0 for spec in bank.specs}
         self.keys = {}
         for key, kind in self.KIND_KEYS.items():
@@ -125,10 +141,14 @@ class KeyboardControl:
                     break
         for i, spec in enumerate(bank.specs[:9]):
             self.keys[str(i + 1)] = spec.name
+        self.note = None  # (text, shown until)
+        self._release_at = {}  # sensor -> clock time its pulse ends
         self._stop = threading.Event()
         self._thread = None
         self._saved = None
         self._restore_lock = threading.Lock()
+        self._term_lock = threading.RLock()  # one writer on the terminal at a time
+        self._log_guards = []  # (handler replaced, guard) while running
         try:
             self.levels.update(bank.levels())
         except Exception:
@@ -150,6 +170,7 @@ class KeyboardControl:
         self._fd = fd
         self._saved = termios.tcgetattr(fd)
         tty.setcbreak(fd)  # keys arrive one by one, without echo; Ctrl-C still works
+        self._guard_console_logging()
         self._thread = threading.Thread(target=self._run, name="severed-keyboard",
                                         daemon=True)
         self._thread.start()
@@ -157,7 +178,8 @@ class KeyboardControl:
 
     def help_text(self):
         names = {k: v for k, v in self.keys.items() if not k.isdigit()}
-        return "  ".join(f"{k} {v}" for k, v in names.items()) + "  q quit"
+        return "  ".join(f"{k} {v} ({self.KIND_WORDS.get(self.kinds.get(v), 'on/off')})"
+                         for k, v in names.items()) + "  q quit"
 
     def _run(self):
         try:
@@ -170,6 +192,7 @@ class KeyboardControl:
                         break  # terminal closed
                     for ch in data.decode(errors="ignore"):
                         self.key(ch)
+                self.release_due()
                 self._draw()
         except Exception:
             log.exception("keyboard control failed")
@@ -186,23 +209,96 @@ class KeyboardControl:
         name = self.keys.get(ch)
         if name is None:
             return
-        level = 0 if self.levels.get(name) else 1
+        pulse = PULSE_S.get(self.kinds.get(name))
+        if pulse is not None:
+            self._release_at[name] = self.clock() + pulse
+            if self.levels.get(name):
+                return  # still on: the pulse is extended
+            level = 1
+        else:
+            level = 0 if self.levels.get(name) else 1
+        if self._drive(name, level):
+            self._explain(name, level)
+
+    def release_due(self):
+        """End the pulses whose time has come."""
+        now = self.clock()
+        for name, at in list(self._release_at.items()):
+            if now >= at:
+                del self._release_at[name]
+                self._drive(name, 0)
+
+    def _drive(self, name, level):
         try:
             self.bank.drive(name, level)
         except SensorError as exc:
             log.warning("keyboard: %s", exc)
-            return
+            return False
         self.levels[name] = level
+        return True
+
+    def _explain(self, name, level):
+        if self.explain is None:
+            return
+        states = KIND_STATES.get(self.kinds.get(name))
+        if not states:
+            return
+        event = f"{name}.{states[0 if level else 1]}"
+        try:
+            why = self.explain(event)
+        except Exception:  # noqa: BLE001 - a note is a courtesy, never a failure
+            why = None
+        self.note = (f"{event}: no scene change: {why}", self.clock() + NOTE_S) if why \
+            else None
+
+    def status_line(self):
+        """The line as drawn (without the terminal's control characters)."""
+        text = self.status() if self.status is not None else ""
+        if self.note is not None and self.clock() >= self.note[1]:
+            self.note = None
+        sensors = " ".join(f"{n} {self._state_word(n, v)}" for n, v in self.levels.items())
+        tail = self.note[0] if self.note is not None else f"[{self.help_text()}]"
+        line = f"{text}  {sensors}  {tail}".strip()
+        # A line longer than the terminal wraps, and "\r" then redraws only its end.
+        width = shutil.get_terminal_size((200, 24)).columns - 1
+        return line[:width]
+
+    def _state_word(self, name, level):
+        """The state a level means for this kind of sensor ("closed", "start")."""
+        states = KIND_STATES.get(self.kinds.get(name))
+        return (states[0] if level else states[1]) if states else ("on" if level else "off")
 
     def _draw(self):
-        text = self.status() if self.status is not None else ""
-        sensors = " ".join(f"{n}:{'ON' if v else '-'}" for n, v in self.levels.items())
-        line = f"{text}  {sensors}  [{self.help_text()}]".strip()
+        with self._term_lock:
+            try:
+                self.stdout.write("\r" + self.status_line() + "\x1b[K")
+                self.stdout.flush()
+            except (OSError, ValueError):
+                pass
+
+    def _erase(self):
         try:
-            self.stdout.write("\r" + line + "\x1b[K")
+            self.stdout.write("\r\x1b[K")
             self.stdout.flush()
         except (OSError, ValueError):
             pass
+
+    def _guard_console_logging(self):
+        """Route the console's log lines through _LogAboveStatus while we run."""
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if type(handler) is logging.StreamHandler:
+                guard = _LogAboveStatus(self, handler)
+                root.removeHandler(handler)
+                root.addHandler(guard)
+                self._log_guards.append((handler, guard))
+
+    def _unguard_console_logging(self):
+        root = logging.getLogger()
+        for handler, guard in self._log_guards:
+            root.removeHandler(guard)
+            root.addHandler(handler)
+        self._log_guards = []
 
     def _restore(self):
         import termios
@@ -211,6 +307,7 @@ class KeyboardControl:
             saved, self._saved = self._saved, None
         if saved is None:
             return
+        self._unguard_console_logging()
         try:
             termios.tcsetattr(self._fd, termios.TCSADRAIN, saved)
             self.stdout.write("\n")
@@ -232,3 +329,20 @@ class KeyboardControl:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class _LogAboveStatus(logging.Handler):
+    """A console handler's lines, printed above the keyboard's status line: erase the
+    line, let the handler write, draw the line again."""
+
+    def __init__(self, keyboard, inner):
+        super().__init__(inner.level)
+        self.keyboard = keyboard
+        self.inner = inner
+        self._severed = getattr(inner, "_severed", False)
+
+    def emit(self, record):
+        with self.keyboard._term_lock:
+            self.keyboard._erase()
+            self.inner.handle(record)
+            self.keyboard._draw()

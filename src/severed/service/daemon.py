@@ -293,8 +293,11 @@ class Daemon:
         if sys.stdin.isatty():
             from severed.service.notify import status_line
 
+            from severed.service.handler import why_unmoved
+
             keys = KeyboardControl(bank, status=lambda: status_line(self.status()),
-                                   on_quit=self._stop.set)
+                                   on_quit=self._stop.set,
+                                   explain=lambda event: why_unmoved(self.loop, event))
             keys.start()
             self._parts.append(("keyboard", keys.stop))
 

@@ -42,6 +42,7 @@ from severed.errors import ConfigError, SeveredError
 from severed.service.ratelimit import RepeatSummary, TokenBucket
 from severed.service.record import MAX_SECONDS, Recording, check_output_path, wav_bytes
 from severed.show.events import KIND_STATES, Event
+from severed.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,8 @@ class ControlHandler:
         command = self._commands.get(request.get("cmd"))
         if command is None:
             return {"ok": False, "error": f"unknown command {request.get('cmd')!r}; "
-                                          f"known: {', '.join(sorted(self._commands))}"}
+                                          f"known: {', '.join(sorted(self._commands))}"
+                                          + did_you_mean(request.get("cmd"), self._commands)}
         if request["cmd"] not in READ_ONLY and not self._bucket.take():
             rate = self._bucket.rate
             self._quiet.log("flood", logging.WARNING, "control: more than %g commands a "
@@ -157,8 +159,15 @@ class ControlHandler:
 
     # -- reading
 
+    def _sensor_states(self, raw):
+        """The loop's sensor states in the words of the docs and the show's events."""
+        kinds = {spec.name: spec.kind for spec in getattr(self.site, "sensors", ())}
+        return {name: state_name(kinds.get(name), state) for name, state in raw.items()}
+
     def status(self, request):
         status = dict(self.loop.status())
+        if isinstance(status.get("sensors"), dict):
+            status["sensors"] = self._sensor_states(status["sensors"])
         status.update({"pid": os.getpid(), "uptime_s": round(self.clock() - self.started, 1),
                        "site": getattr(self.site, "name", None),
                        "show": getattr(self.show, "name", None),
@@ -170,7 +179,7 @@ class ControlHandler:
         return {"status": status}
 
     def sensors(self, request):
-        states = self.loop.status().get("sensors") or {}
+        states = self._sensor_states(self.loop.status().get("sensors") or {})
         rows = []
         for spec in getattr(self.site, "sensors", ()):
             rows.append({"name": spec.name, "kind": spec.kind, "pin": spec.pin,
@@ -206,7 +215,7 @@ class ControlHandler:
         scenes = getattr(self.show, "scenes", None)
         if scenes is not None and name not in scenes:
             raise RequestError(f"no scene {name!r} in show {self.show.name} "
-                               f"(scenes: {', '.join(scenes)})")
+                               f"(scenes: {', '.join(scenes)})" + did_you_mean(name, scenes))
         if scenes is not None and getattr(scenes[name], "overlay", False):
             raise RequestError(f"{name!r} is an overlay, not a scene to switch to")
         return self._post("cmd.scene", scene=name)
@@ -216,8 +225,13 @@ class ControlHandler:
         allowed = self._sensor_events()
         if allowed and name not in allowed:
             raise RequestError(f"no sensor event {name!r} on this site "
-                               f"(events: {', '.join(sorted(allowed))})")
-        return self._post("cmd.trigger", event=name)
+                               f"(events: {', '.join(sorted(allowed))})"
+                               + did_you_mean(name, allowed))
+        why = why_unmoved(self.loop, name)
+        reply = self._post("cmd.trigger", event=name)
+        if why:
+            reply["unmoved"] = why
+        return reply
 
     def _sensor_events(self):
         return {f"{spec.name}.{state}" for spec in getattr(self.site, "sensors", ())
@@ -302,6 +316,33 @@ class ControlHandler:
             reply["sensors_kept"] = ("the new sensor pins could not be opened: the "
                                      "previous sensors are kept (see severed logs)")
         return reply
+
+
+# What the conditioner reports, beyond active and inactive (which are named per kind).
+FAULT_WORDS = {"quarantined": "fault (flapping)", "stuck": "fault (stuck)",
+               "warming": "warming up"}
+
+
+def state_name(kind, state):
+    """``door`` + ``active`` -> ``closed``; a fault as ``fault (stuck)``; anything else
+    as it is."""
+    if state in ("active", "inactive") and kind in KIND_STATES:
+        return KIND_STATES[kind][0 if state == "active" else 1]
+    return FAULT_WORDS.get(state, state)
+
+
+def why_unmoved(loop, name):
+    """Why the sensor event ``name`` would move ``loop``'s show nowhere now, or None
+    (for ``trigger`` and the keys of ``run --simulate``)."""
+    machine = getattr(loop, "machine", None)
+    state = getattr(loop, "state", None)
+    if machine is None or state is None:
+        return None
+    try:
+        t = float(loop.status().get("engine_s") or 0.0)
+        return machine.why_unmoved(state, Event(t, name, name.partition(".")[0]))
+    except Exception:  # noqa: BLE001 - a reload may swap the show under us: no note
+        return None
 
 
 def _sound_card(site):

@@ -8,6 +8,7 @@ state and the time (engine seconds)::
     state, actions = machine.step(state, Event(12.5, "door.closed", "door"))
     state, actions = machine.tick(state, t=12.6)      # timers, overlay timeouts, tension
     deadline = machine.next_deadline(state)           # when tick next has work, or None
+    machine.why_unmoved(state, event)                 # "the show needs motion in ..."
 
 ``actions`` is a list of ChangeScene, SetOverlay, SetVariable, SetVolume, SetMute and
 Trigger (severed.show.events) for the engine to carry out, in order.
@@ -166,6 +167,28 @@ class ShowMachine:
                 times.append(due if crossing is None else crossing)
         return min(times) if times else None
 
+    def why_unmoved(self, state, event):
+        """Why ``event`` (a sensor event) at ``event.t`` would change no scene or
+        overlay, in a technician's words, e.g. "the show needs motion in the last 30 s";
+        None if it would. Reads ``state``, changes nothing."""
+        after, _ = self.step(state, event)
+        if after.scene != state.scene or after.overlay_names != state.overlay_names:
+            return None
+        candidates = [tr for tr in self.show.transitions if tr.on == event.type]
+        if not candidates:
+            return f"no transition of show {self.show.name} follows {event.type}"
+        here = [tr for tr in candidates if self._source_matches(tr, state.scene)]
+        if not here:
+            sources = sorted({s for tr in candidates for s in tr.sources})
+            return (f"{event.type} moves the show only from {', '.join(sources)} "
+                    f"(it plays {state.scene})")
+        # The guards as they were checked: after the event's own sensor update.
+        ticked, _ = self.tick(state, event.t)
+        kind, _, name = event.type.partition(".")
+        updated = self._sensor_update(ticked, event, kind, name)
+        unmet = [self._unmet_guard(tr, updated, event.t) for tr in here]
+        return "the show needs " + " or ".join(dict.fromkeys(u for u in unmet if u))
+
     # ------------------------------------------------------------------ events
 
     def _handle(self, state, event, depth):
@@ -305,6 +328,10 @@ class ShowMachine:
         return tr.sources == ("*",) or scene in tr.sources
 
     def _guards_hold(self, tr, state, t):
+        return self._unmet_guard(tr, state, t) is None
+
+    def _unmet_guard(self, tr, state, t):
+        """The first guard of ``tr`` that does not hold at ``t``, in words, or None."""
         g = tr.guards
         if g.motion_within_s is not None or g.no_motion_for_s is not None:
             active = any(s == _MOTION_ON for name, s in state.sensor_states
@@ -312,20 +339,22 @@ class ShowMachine:
             ages = [t - when for name, when in state.last_motion if name not in state.faulted]
             if g.motion_within_s is not None:
                 if not (active or any(age <= g.motion_within_s for age in ages)):
-                    return False
+                    return f"motion in the last {g.motion_within_s:g} s"
             if g.no_motion_for_s is not None:
                 if active or any(age < g.no_motion_for_s for age in ages):
-                    return False
+                    return f"no motion for {g.no_motion_for_s:g} s"
         for sensor, wanted in g.sensor_states:
-            if sensor in state.faulted or state.sensor_state(sensor) != wanted:
-                return False
+            if sensor in state.faulted:
+                return f"{sensor} {wanted} ({sensor} is faulted)"
+            if state.sensor_state(sensor) != wanted:
+                return f"{sensor} {wanted} (it is {state.sensor_state(sensor) or 'unknown'})"
         if g.min_tension is not None or g.max_tension is not None:
             v = self.tension(state, t)
             if g.min_tension is not None and not v > g.min_tension:
-                return False
+                return f"tension above {g.min_tension:g} (it is {v:.2f})"
             if g.max_tension is not None and not v < g.max_tension:
-                return False
-        return True
+                return f"tension below {g.max_tension:g} (it is {v:.2f})"
+        return None
 
     # ---------------------------------------------------------------- overlays
 
