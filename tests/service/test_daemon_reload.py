@@ -341,7 +341,7 @@ def test_sighup_and_the_reload_command_apply_sensor_changes_in_the_running_daemo
         write_site(22, 0.2)
         ask("reload")
         status = json.loads(ask("status", "--json"))
-        assert status["sensors"] == {"door": "inactive"} and status["faults"] == []
+        assert status["sensors"] == {"door": "open"} and status["faults"] == []
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)
