@@ -24,7 +24,9 @@ setup(
             depends=sorted(glob(f"{KERNELS}/*.h")),
             # -ffp-contract=off: no fused multiply-adds (gcc fuses by default on
             # aarch64), so every machine computes the same samples as the tests' oracles.
-            extra_compile_args=["-O2", "-Wall", "-Wextra",
+            # -O3: gcc vectorises loops over a block's frames only from -O3 (the reverb:
+            # 14 us a 2048-frame block, 35 us at -O2); it changes no arithmetic.
+            extra_compile_args=["-O3", "-Wall", "-Wextra",
                                 "-ffp-contract=off"],
         )
     ],

@@ -155,3 +155,36 @@ def test_steady_state_allocates_no_buffers():
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         assert peak < 8192, peak
+
+
+# -- against the oracle (the numpy delay the kernel replaced) ------------------------
+
+@pytest.mark.parametrize("fs", (44100, 48000))
+@pytest.mark.parametrize("block", (64, 441, 2048))
+def test_kernel_matches_the_oracle_to_the_bit(fs, block):
+    from tests.engine.oracles.delay import OracleDelay
+
+    rng = np.random.default_rng(block)
+    x = (rng.standard_normal((fs, 2)) * 0.3).astype(np.float32)
+    d = Delay(fs, 0.0123, feedback=0.6, damping=0.4, max_frames=block)
+    ref = OracleDelay(fs, 0.0123, feedback=0.6, damping=0.4, max_frames=block)
+    moves = {4: dict(delay_s=0.05), 6: dict(feedback=-0.9, damping=0.9),
+             9: dict(delay_s=300 / fs), 12: dict(delay_s=0.0301, feedback=0.2, damping=0.0)}
+    a, b = np.zeros_like(x), np.zeros_like(x)
+    for k, pos in enumerate(range(0, len(x), block)):
+        for obj in (d, ref):
+            if k in moves:
+                obj.set(**moves[k])
+        d.process(x[pos:pos + block], a[pos:pos + block])
+        ref.process(x[pos:pos + block], b[pos:pos + block])
+    assert np.max(np.abs(b)) > 0.5
+    np.testing.assert_array_equal(a, b)
+
+
+def test_kernel_checks_its_buffers():
+    d = Delay(FS, 0.01)
+    x = np.zeros((256, 2), np.float32)
+    with pytest.raises(TypeError, match="delay: x must be float32"):
+        d.process(x.astype(np.float64), np.zeros_like(x))
+    with pytest.raises(ValueError, match="delay: out must be"):
+        d.process(x, np.zeros((256, 1), np.float32))

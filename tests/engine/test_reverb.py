@@ -214,3 +214,48 @@ def test_steady_state_allocates_no_buffers():
 def test_more_than_two_channels_is_refused():
     with pytest.raises(ValueError, match="channels"):
         Reverb(FS, channels=4)
+
+
+# -- against the oracle (the numpy network the kernel replaced) ---------------------
+
+def against_oracle(fs, block, seconds=1.0, moves=()):
+    """The kernel's and the oracle's output for the same noise, with parameter changes
+    ``moves`` ({block index: set() kwargs})."""
+    from tests.engine.oracles.reverb import OracleReverb
+
+    rng = np.random.default_rng(block)
+    x = (rng.standard_normal((int(seconds * fs), 2)) * 0.2).astype(np.float32)
+    rev = Reverb(fs, 2.0, 0.4, 20.0, max_frames=block)
+    ref = OracleReverb(fs, 2.0, 0.4, 20.0, max_frames=block)
+    a, b = np.zeros_like(x), np.zeros_like(x)
+    for k, pos in enumerate(range(0, len(x), block)):
+        if k in moves:
+            rev.set(**moves[k])
+            ref.set(**moves[k])
+        rev.process(x[pos:pos + block], a[pos:pos + block])
+        ref.process(x[pos:pos + block], b[pos:pos + block])
+    return a, b
+
+
+@pytest.mark.parametrize("fs", (44100, 48000))
+@pytest.mark.parametrize("block", (64, 333, 2048))
+def test_kernel_matches_the_oracle(fs, block):
+    # The same network in another order (sums of the line outputs, a recursive DC
+    # blocker for the closed form): float32 rounding, under -120 dB of the peak
+    # (measured: 1.5e-7 to 2.3e-7 of it).
+    moves = {3: dict(decay_s=6.0, damping=0.9), 5: dict(predelay_ms=80.0),
+             7: dict(decay_s=0.5, damping=0.0, predelay_ms=0.0)}
+    a, b = against_oracle(fs, block, moves=moves)
+    assert np.max(np.abs(b)) > 0.1
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-6 * np.max(np.abs(b)))
+
+
+def test_kernel_checks_its_buffers():
+    rev = Reverb(FS, 2.0, 0.4, 20.0)
+    x = np.zeros((256, 2), np.float32)
+    with pytest.raises(TypeError, match="reverb: x must be float32"):
+        rev.process(x.astype(np.float64), np.zeros_like(x))
+    with pytest.raises(ValueError, match="reverb: out must be"):
+        rev.process(x, np.zeros((256, 1), np.float32))
+    with pytest.raises(TypeError, match="C-contiguous"):
+        rev.process(np.zeros((256, 4), np.float32)[:, ::2], np.zeros_like(x))

@@ -471,3 +471,29 @@ def test_recipes_of_the_instruments_are_found_without_importing_them():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "[]", "True"]
+
+
+# ---------------------------------------------------------- against the oracle
+
+@pytest.mark.parametrize("block", [64, 333, 2048])
+@pytest.mark.parametrize("params", [
+    dict(recipe="t_sine", mode="loop", rate=Ramp(0.5, 3.0, 0.4), loop_crossfade_s=0.05),
+    dict(recipe="t_stereo", mode="loop", rate=0.7, loop_crossfade_s=0.01),
+    dict(recipe="t_sine", mode="every_s", every_s=0.03, voices=3,
+         rate=Ramp(0.25, 4.0, 0.5)),
+    dict(recipe="t_stereo", mode="every_s", every_s=0.015, voices=2, rate=1.0),
+])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_kernel_matches_the_numpy_playback_it_replaced(cache, block, params, channels):
+    # The same float32/float64 operations in the same order: equal to the bit.
+    from tests.engine.oracles.sampler import OracleSampler
+
+    outs = []
+    for cls in (Sampler, OracleSampler):
+        ctx = LayerContext("scene.sampler", SR, channels, block, np.random.default_rng(5),
+                           cache=cache)
+        layer = cls(ctx, dict(params))
+        assert layer.fault is None
+        outs.append(render(layer, seconds=0.8, block=block, channels=channels))
+    assert np.abs(outs[1]).max() > 0.1
+    np.testing.assert_array_equal(outs[0], outs[1])

@@ -271,3 +271,50 @@ def test_rendering_allocates_nothing():
         tracemalloc.stop()
     assert full == MAX_VOICES
     assert peak < 4096 + MAX_VOICES * 200  # (the notes' records); a block would be 16 KiB
+
+
+# -- against the oracle (the numpy bank the kernel replaced) -------------------------
+
+@pytest.mark.parametrize("sr", [44100, 48000])
+@pytest.mark.parametrize("block", [64, 333, 2048])
+def test_kernel_matches_the_numpy_bank_it_replaced(sr, block):
+    # The numpy bank summed notes in groups of eight before adding them to the block,
+    # the kernel adds each note in turn: float32 rounding of the sums, under 1e-6 of
+    # full scale. Many rates, delays, stereo and mono notes, end fades (notes slowed
+    # past max_stretch) and drops (more notes than max_voices).
+    from tests.engine.oracles.voices import OracleVoiceBank
+
+    sources = [tone(0.4, 1, seed=1, freq_hz=300), tone(0.2, 2, seed=2, freq_hz=900),
+               tone(0.05, 1, seed=3, freq_hz=2000)]
+    rng = np.random.default_rng(block)
+    n_blocks = int(1.5 * sr / block)
+    starts = {}
+    for j in range(40):
+        starts.setdefault(int(rng.integers(n_blocks // 2)), []).append(
+            (j % 3, int(rng.integers(4 * block)), float(rng.uniform(0.1, 0.4)),
+             float(rng.choice(RATES))))
+    outs = []
+    for cls in (VoiceBank, OracleVoiceBank):
+        bank = cls(2, block, sr, max_voices=12)
+        for s in sources:
+            bank.add_source(s)
+        out = np.zeros((n_blocks * block, 2), np.float32)
+        for i in range(n_blocks):
+            for call in starts.get(i, ()):
+                bank.start(*call)
+            bank.render(out[i * block:(i + 1) * block], block)
+        outs.append(out)
+    assert np.abs(outs[1]).max() > 0.2
+    np.testing.assert_allclose(outs[0], outs[1], rtol=0, atol=1e-6)
+
+
+def test_kernel_checks_its_buffers():
+    from severed.engine.compiled import kernels
+
+    src = tone(0.1)
+    with pytest.raises(TypeError, match="voice: out must be float32"):
+        kernels.voice(np.zeros((64, 2)), src, 0, 1.0, 1.0, len(src), 0, 0)
+    with pytest.raises(ValueError, match="voice: rate"):
+        kernels.voice(np.zeros((64, 2), np.float32), src, 0, 0.0, 1.0, len(src), 0, 0)
+    with pytest.raises(ValueError, match="a voice source must be"):
+        VoiceBank(2, 64, SR).add_source(np.zeros((10, 3), np.float32))

@@ -44,7 +44,20 @@ Py_ssize_t buf_cols(const Buf *b);
 /* Check an integer argument lies in [lo, hi]; sets ValueError naming `what`. */
 int arg_ssize(PyObject *obj, Py_ssize_t lo, Py_ssize_t hi, const char *what, Py_ssize_t *out);
 
+/* floor(x) for |x| < 2^62, without a call into libm: x86-64's baseline instruction set
+ * has no rounding instruction, and a per-frame floor() call costs more than the rest
+ * of an interpolated read. Exact: the same value as floor(). */
+static inline double floor_fast(double x)
+{
+    double t = (double)(long long)x;
+    return t > x ? t - 1.0 : t;
+}
+
 /* Method tables of the units (module.c gathers them). */
 extern PyMethodDef iir_methods[];
+extern PyMethodDef reverb_methods[];
+extern PyMethodDef delay_methods[];
+extern PyMethodDef voices_methods[];
+extern PyMethodDef sampler_methods[];
 
 #endif

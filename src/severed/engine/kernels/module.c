@@ -3,6 +3,10 @@
 
 static PyMethodDef *UNIT_TABLES[] = {
     iir_methods,
+    reverb_methods,
+    delay_methods,
+    voices_methods,
+    sampler_methods,
 };
 
 #define N_UNITS (sizeof UNIT_TABLES / sizeof UNIT_TABLES[0])

@@ -9,11 +9,10 @@ A started note is a record (start frame, length, rate, gain, source); each ``ren
 mixes only the frames of every sounding note that fall in that block, so a note costs
 the same small amount in every block it sounds in and nothing extra where it starts
 (a block where a phrase of eight 7 s piano notes starts is no slower than the ones
-after it). Per block the cost grows with the notes sounding: on a desktop core
-about 15 us per mono note in a 2048-frame block (twice that for a stereo source), 1 to
-1.5 ms with all 64 notes in flight; a Pi Zero 2 W core is about ten times slower
-(``benchmarks/bench_voices.py``). Notes are mixed eight at a time, so the fixed Python
-cost is a few numpy calls per eight notes plus a few per note.
+after it). A note's frames are read, interpolated, weighted and added by one call of
+the compiled ``kernels.voice`` (src/severed/engine/kernels/voices.c); per block the
+cost grows with the notes sounding (``benchmarks/bench_voices.py``; a Pi Zero 2 W core
+is about ten times slower than a desktop core).
 
 Behaviour:
 
@@ -34,10 +33,10 @@ Behaviour:
 import numpy as np
 
 import severed.instruments  # noqa: F401  (registers the recipes the layers play)
+from severed.engine.compiled import kernels
 
 MIN_RATE, MAX_RATE = 0.25, 4.0
 MAX_VOICES = 64
-GROUP = 8  # notes mixed together by one set of numpy calls
 FADE_S = 0.005  # fade of a note cut short by max_stretch or dropped for a newer one
 
 
@@ -66,41 +65,21 @@ class VoiceBank:
         self.fade_frames = max(1, int(FADE_S * sample_rate))
         self.sources = []
         self.longest = 0
-        self._span = max(self.max_frames, self.fade_frames)  # frames mixed at a time
-        self._k = np.arange(self._span, dtype=np.float64)
-        self._group_sources = [None] * GROUP  # the source of each row being mixed
-        self._alloc(1)
+        # Dropped notes' fade-outs, indexed by absolute frame modulo its length, and
+        # the scratch a fade-out is mixed into before it goes there.
+        self._tail = np.zeros((self.fade_frames + self.max_frames, channels), np.float32)
+        self._drop = np.zeros((self.fade_frames, channels), np.float32)
         self.reset()
-
-    def _alloc(self, chans):
-        """Scratch for mixing GROUP notes over up to _span frames, and the tail ring."""
-        n = GROUP * self._span
-        self.chans = chans
-        self._pos = np.zeros(n, np.float64)
-        self._whole = np.zeros(n, np.float64)
-        self._i0 = np.zeros(n, np.intp)
-        self._frac = np.zeros(n, np.float32)
-        self._w = np.zeros(n, np.float32)
-        self._a = np.zeros(n * chans, np.float32)
-        self._b = np.zeros(n * chans, np.float32)
-        self._mono = np.zeros((self._span, 1), np.float32)  # a mono source in a stereo bank
-        self._acc = np.zeros((self._span, chans), np.float32)
-        self._ramp = np.zeros(self._span, np.float64)
-        # Dropped notes' fade-outs, indexed by absolute frame modulo its length.
-        self._tail = np.zeros((self.fade_frames + self.max_frames, chans), np.float32)
-        self._tail_busy = 0
 
     def add_source(self, audio):
         """Register a (frames, channels) float32 source; returns its index. Call before
         rendering. The array is kept, not copied."""
         audio = np.ascontiguousarray(audio, np.float32)
-        if audio.ndim != 2 or len(audio) == 0:
-            raise ValueError(f"a voice source must be (frames, channels) audio, got shape "
-                             f"{audio.shape}")
+        if audio.ndim != 2 or len(audio) == 0 or audio.shape[1] > 2:
+            raise ValueError(f"a voice source must be (frames, 1 or 2 channels) audio, "
+                             f"got shape {audio.shape}")
         self.sources.append(audio)
         self.longest = max(self.longest, len(audio))
-        if audio.shape[1] > self.chans:
-            self._alloc(audio.shape[1])
         return len(self.sources) - 1
 
     def reset(self):
@@ -127,8 +106,8 @@ class VoiceBank:
         fade = min(n, self.fade_frames) if n < len(src) / rate - 1 else 0
         if len(self.notes) >= self.max_voices:
             self._drop_oldest()
-        self.notes.append([self.now + max(0, int(delay)), n, rate, np.float32(gain),
-                           source, fade])
+        self.notes.append([self.now + max(0, int(delay)), n, rate, float(gain), source,
+                           fade])
 
     def render(self, out, frames):
         """Add the bank's next ``frames`` frames into ``out[:frames]``."""
@@ -140,112 +119,38 @@ class VoiceBank:
 
     def _block(self, out, frames):
         t0, t1 = self.now, self.now + frames
-        rows, ended = 0, False
-        for note in self.notes:
-            if note[0] >= t1:
+        ended = False
+        sources = self.sources
+        for start, n, rate, gain, source, fade in self.notes:
+            if start >= t1:
                 continue  # waiting for a later block
-            self._row(rows, note, t0, frames)
-            rows += 1
-            ended = ended or note[0] + note[1] <= t1
-            if rows == GROUP:
-                self._mix(rows, frames)
-                _add_out(out, self._acc[:frames])
-                rows = 0
-        if rows:
-            self._mix(rows, frames)
-            _add_out(out, self._acc[:frames])
+            kernels.voice(out, sources[source], t0 - start, rate, gain, n, fade, 0)
+            ended = ended or start + n <= t1
         if ended:
             self.notes = [n for n in self.notes if n[0] + n[1] > t1]
         if self._tail_busy > 0:
             for lo, hi, at in _ring_parts(t0, frames, len(self._tail)):
                 part = self._tail[lo:hi]
-                _add_out(out[at:at + hi - lo], part)
+                out[at:at + hi - lo] += part
                 part[:] = 0.0
             self._tail_busy = max(0, self._tail_busy - frames)
         self.now = t1
-
-    def _row(self, r, note, t0, frames):
-        """Set row ``r`` of the group for ``note`` over [t0, t0 + frames): its position
-        and its weight per frame (gain, zero outside the note, the end fade)."""
-        start, n, rate, gain, source, fade = note
-        rel = t0 - start  # note frame at the block's first frame (negative: not yet)
-        pos = self._pos[r * frames:(r + 1) * frames]
-        np.add(self._k[:frames], rel, out=pos)  # row by row: broadcasting would buffer
-        pos *= rate
-        self._group_sources[r] = self.sources[source]
-        w = self._w[r * frames:(r + 1) * frames]
-        lo, hi = max(0, -rel), min(frames, n - rel)
-        if lo > 0:
-            w[:lo] = 0.0
-        w[lo:hi] = gain
-        if hi < frames:
-            w[hi:] = 0.0
-        if fade:
-            x = max(lo, n - fade - rel)  # the fade is linspace(1, 0, fade) over its end
-            if x < hi:
-                w[x:hi] *= self._ramp_part(x + rel - (n - fade), hi - x, fade)
-
-    def _ramp_part(self, first, count, length):
-        """Values ``first`` .. ``first + count`` of a linear ramp from 1 to 0 over
-        ``length`` frames."""
-        r = self._ramp[:count]
-        if length > 1:
-            np.multiply(self._k[first:first + count], -1.0 / (length - 1), out=r)
-            r += 1.0
-        else:
-            r.fill(1.0)
-        return r
-
-    def _mix(self, rows, frames):
-        """self._acc[:frames] = the sum of the group's first ``rows`` notes."""
-        m = rows * frames
-        ch = self.chans
-        pos = self._pos[:m].reshape(rows, frames)
-        whole = self._whole[:m].reshape(rows, frames)
-        np.floor(pos, out=whole)
-        i0 = self._i0[:m].reshape(rows, frames)
-        np.copyto(i0, whole, casting="unsafe")
-        pos -= whole  # in float64: subtracting i0 would cast through a buffer
-        frac = self._frac[:m].reshape(rows, frames)
-        np.copyto(frac, pos, casting="same_kind")
-        w = self._w[:m].reshape(rows, frames)
-        a = self._a[:m * ch].reshape(rows, frames, ch)
-        b = self._b[:m * ch].reshape(rows, frames, ch)
-        sources = self._group_sources
-        for side, dest in ((0, a), (1, b)):
-            if side:
-                i0 += 1
-            for r in range(rows):
-                src = sources[r]
-                if src.shape[1] == ch:
-                    np.take(src, i0[r], axis=0, out=dest[r], mode="clip")
-                else:  # mono source, stereo bank
-                    mono = self._mono[:frames]
-                    np.take(src, i0[r], axis=0, out=mono, mode="clip")
-                    dest[r] = mono
-        for c in range(ch):  # channel by channel: broadcasting frac would buffer
-            ac, bc = a[:, :, c], b[:, :, c]
-            bc -= ac
-            bc *= frac
-            ac += bc
-            ac *= w
-        np.add.reduce(a, axis=0, out=self._acc[:frames])
 
     def _drop_oldest(self):
         """Make room: the note that starts first leaves with a 5 ms fade from the next
         render on, mixed now into the tail ring."""
         oldest = min(range(len(self.notes)), key=lambda i: self.notes[i][0])
-        note = self.notes.pop(oldest)
-        fade = self.fade_frames
-        if note[0] >= self.now + fade:
+        start, n, rate, gain, source, fade = self.notes.pop(oldest)
+        frames = self.fade_frames
+        if start >= self.now + frames:
             return  # not sounding before the fade would end: nothing to hear
-        self._row(0, note, self.now, fade)
-        self._w[:fade] *= self._ramp_part(0, fade, fade)
-        self._mix(1, fade)
-        acc = self._acc[:fade]
-        for lo, hi, at in _ring_parts(self.now, fade, len(self._tail)):
+        acc = self._drop
+        acc[:] = 0.0
+        kernels.voice(acc, self.sources[source], self.now - start, rate, gain, n, fade,
+                      frames)
+        for lo, hi, at in _ring_parts(self.now, frames, len(self._tail)):
             self._tail[lo:hi] += acc[at:at + hi - lo]
-        self._tail_busy = max(self._tail_busy, fade)
+        self._tail_busy = max(self._tail_busy, frames)
 
 
 def _ring_parts(frame, count, length):
@@ -256,15 +161,3 @@ def _ring_parts(frame, count, length):
     yield lo, lo + first, 0
     if first < count:
         yield 0, count - first, first
-
-
-def _add_out(dest, part):
-    """dest += part: a mono part to every channel, a stereo one channel to channel."""
-    if part.shape[1] == 1:
-        for c in range(dest.shape[1]):
-            dest[:, c] += part[:, 0]
-    elif part.shape[1] == dest.shape[1]:
-        dest += part
-    else:
-        for c in range(min(dest.shape[1], part.shape[1])):
-            dest[:, c] += part[:, c]
