@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "severed.commands.render",
     "severed.commands.check",
     "severed.commands.precompute",
+    "severed.commands.loudness",
     "severed.commands.devices",
     "severed.commands.maintenance",
 )

@@ -28,6 +28,7 @@ from severed.engine.engine import Engine
 from severed.eventlog import EventLog
 from severed.hardware.conditioning import Conditioner
 from severed.hours import is_open
+from severed.loudness import calibration as loudness
 from severed.show import events as ev
 from severed.show.machine import ShowMachine
 
@@ -87,9 +88,13 @@ class RenderLoop:
                               "show": show.name, "seed": seed})
 
     def _build_engine(self, show, site):
-        return Engine(show, sample_rate=self.sample_rate, channels=self.channels,
-                      max_frames=self.block_frames, seed=self.seed, mains_hz=site.mains_hz,
-                      trim_db=site.master_trim_db, cache=self.cache)
+        engine = Engine(show, sample_rate=self.sample_rate, channels=self.channels,
+                        max_frames=self.block_frames, seed=self.seed, mains_hz=site.mains_hz,
+                        trim_db=site.master_trim_db, cache=self.cache)
+        # Each scene at its loudness_lufs, from the measurements in the cache (made
+        # offline; a scene without one plays at unit gain, and a warning says so).
+        loudness.apply(engine, self.cache)
+        return engine
 
     @property
     def t(self):

@@ -3,7 +3,9 @@
 Walks the show's ``sampler`` layers, collects their recipes and stems, and renders
 each one missing or damaged from the cache (present, valid entries are skipped); then
 builds every other layer once with the cache at hand, so whatever precomputed audio
-those fetch when built (motif notes, found sounds) is rendered as well. Run
+those fetch when built (motif notes, found sounds) is rendered as well. Last, it
+measures the loudness of each scene with a ``loudness_lufs`` that the cache does not
+know yet (severed.loudness.calibration), so the daemon plays it at its target. Run
 at install time and after editing a show, so the daemon never renders at start-up:
 
     severed precompute --config /etc/severed/severed.toml
@@ -157,6 +159,9 @@ def run(args):
         collector.asked.clear()
     if bar is not None:
         bar.done()
+    measured = _calibrate(show, site, cache, failed, quiet=args.quiet)
+    if measured is not None:
+        keep += measured
     for line in failed:
         print(f"severed: error: {line}", file=sys.stderr)
     if args.prune:
@@ -172,6 +177,29 @@ def run(args):
     print(f"{directory}: {rendered} rendered, {present} present, {len(failed)} failed; "
           f"{megabytes:.1f} MB at {rate} Hz in {time.monotonic() - started:.1f} s")
     return 1 if failed else 0
+
+
+def _calibrate(show, site, cache, failed, quiet=False):
+    """Measure the loudness of every scene with a target that the cache does not know
+    yet (severed.loudness.calibration) and print the gains; return the paths of the
+    show's loudness notes, or None when measuring failed (``failed`` says why)."""
+    from severed.loudness import calibration
+
+    audio = site.audio
+    settings = dict(sample_rate=audio.sample_rate, channels=audio.channels,
+                    mains_hz=site.mains_hz)
+    say = (lambda scene: None) if quiet else (lambda scene: print(
+        f"measuring the loudness of scene {scene}", file=sys.stderr))
+    try:
+        results = calibration.calibrate(show, cache, progress=say, **settings)
+        paths = calibration.note_paths(show, cache, **settings)
+    except Exception as exc:  # named and counted, as for any entry
+        failed.append(f"loudness calibration: {type(exc).__name__}: {exc}")
+        return None
+    if results:
+        print("loudness: " + ", ".join(f"{r.scene} {r.gain_db:+.1f} dB" for r in results)
+              + " (severed loudness: details)")
+    return [p for p in paths if p]
 
 
 def _note(outcome, keep, failed, cache, rate, where, item, audio, what, directory):

@@ -31,6 +31,7 @@ def run(args):
     from severed.errors import SeveredError
     from severed.hardware.sinks import WavSink
     from severed.loop import EventLog, RenderLoop
+    from severed.loudness.calibration import calibrate
     from severed.precompute.cache import Cache
 
     site, show, scenario = load_inputs(args.config, args.show, args.scenario)
@@ -45,9 +46,16 @@ def run(args):
     sink = WavSink(args.out, audio.sample_rate, audio.channels, sample_format=args.format)
     progress = _ProgressBar(seconds) if sys.stderr.isatty() and not args.quiet else None
     tap = None
+    cache = Cache.for_site(site)
+    # Offline there is time to measure what the cache lacks, so every scene plays at
+    # its loudness_lufs (the daemon never measures: it warns instead).
+    calibrate(show, cache, sample_rate=audio.sample_rate, channels=audio.channels,
+              mains_hz=site.mains_hz, progress=lambda scene: print(
+                  f"severed: measuring the loudness of scene {scene} (once: it is kept "
+                  "in the cache)", file=sys.stderr))
     with sink:
         loop = RenderLoop(show, site, sink, seed=seed, scenario=scenario, event_log=event_log,
-                          block_frames=args.block, cache=Cache.for_site(site))
+                          block_frames=args.block, cache=cache)
         if args.plot:
             from severed.plot import SpectrogramTap
             tap = SpectrogramTap(audio.sample_rate)

@@ -18,6 +18,7 @@ from severed.engine.master import Master
 from severed.engine.params import Controls
 from severed.engine.scene import SceneMix
 from severed.engine.tone import TestTone
+from severed.precompute.cache import Recorder
 from severed.show import events as ev
 
 
@@ -30,13 +31,18 @@ class Engine:
         self.max_frames = max_frames
         self.frame = 0  # engine clock: frames rendered so far
         self.tension = 0.0
+        self.mains_hz = mains_hz
         show_dir = os.path.dirname(os.path.abspath(show.path)) if show.path else None
-        self.scenes = {
-            name: SceneMix(spec, sample_rate=sample_rate, channels=channels,
-                           max_frames=max_frames, seed=seed, mains_hz=mains_hz, cache=cache,
-                           show_dir=show_dir)
-            for name, spec in show.scenes.items()
-        }
+        self.scenes = {}
+        # The cache entries each scene was made from (its instruments, its stems), for
+        # the key of its loudness calibration (severed.loudness.calibration).
+        self.fetched = {}
+        for name, spec in show.scenes.items():
+            recorder = Recorder(cache, sample_rate) if cache is not None else None
+            self.scenes[name] = SceneMix(spec, sample_rate=sample_rate, channels=channels,
+                                         max_frames=max_frames, seed=seed, mains_hz=mains_hz,
+                                         cache=recorder, show_dir=show_dir)
+            self.fetched[name] = tuple(recorder.keys) if recorder is not None else None
         self.current = None
         self._heard = []  # the scenes heard in the block being rendered
         # Stereo width of the whole output: 1 as rendered, 0 mono (a scene with

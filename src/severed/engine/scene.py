@@ -107,6 +107,14 @@ class SceneMix:
         self.fade_frames = 0
         self.curve = "linear"
         self.entered_at = 0.0
+        # The scene's loudness calibration (severed.loudness): a gain on every layer, so
+        # the scene plays at its loudness_lufs whatever its layers' gains. Applied with
+        # the layers' own gains, so a change is ramped across a block like theirs.
+        self.loudness_gain = 1.0
+
+    def set_loudness_gain_db(self, db):
+        """Play the scene ``db`` louder than its layers' gains say (its calibration)."""
+        self.loudness_gain = 10.0 ** (db / 20.0)
 
     # -- fades ---------------------------------------------------------------------
 
@@ -229,7 +237,7 @@ class SceneMix:
         for slot in self._others:
             if not slot.enabled:
                 continue
-            g = 0.0 if slot.sitting_out else _gain(slot.gain_db.value(ctl))
+            g = 0.0 if slot.sitting_out else _gain(slot.gain_db.value(ctl)) * self.loudness_gain
             if g == 0.0 and slot.gain == 0.0 and not slot.layer.ALWAYS_RUN:
                 slot.send_level = slot.send.value(ctl)
                 continue  # silent before and after this block: nothing to hear
@@ -284,7 +292,7 @@ class SceneMix:
         None when there is nothing of it to mix."""
         if not slot.enabled:
             return None
-        g = 0.0 if slot.sitting_out else _gain(slot.gain_db.value(ctl))
+        g = 0.0 if slot.sitting_out else _gain(slot.gain_db.value(ctl)) * self.loudness_gain
         if g == 0.0 and slot.gain == 0.0 and not slot.layer.ALWAYS_RUN:
             slot.send_level = slot.send.value(ctl)
             return None  # silent before and after this block: nothing to hear

@@ -89,6 +89,7 @@ class Cache:
         # (None: no limit); ``severed check`` and a reload hold the whole show to it.
         self.stem_budget_bytes = stem_budget_bytes
         self._memory = {}  # key -> audio kept for this run (loaded or unwritable)
+        self._notes = {}  # (label, key) -> note dict read or written in this run
         self._lock = threading.Lock()  # layers may be built on more than one thread
         self._warned_dir = False
 
@@ -163,6 +164,58 @@ class Cache:
             self._memory[key] = audio
             return audio, ("rendered" if stored is not None else "memory")
 
+    # -- notes: small figures worked out from a show's content ---------------------
+
+    def note_path(self, label, key):
+        """Where the note ``label`` for content ``key`` (hex) lives; None in memory only."""
+        if self.directory is None:
+            return None
+        return os.path.join(self.directory, f"{_slug(label)}-{key[:24]}{SIDECAR}")
+
+    def read_note(self, label, key):
+        """The dict last stored with ``write_note(label, key, ...)``, or None when there
+        is none (or it cannot be read, or was made from other content)."""
+        with self._lock:
+            if (label, key) in self._notes:
+                return dict(self._notes[(label, key)])
+        path = self.note_path(label, key)
+        if path is None or not os.path.exists(path):
+            return None
+        try:
+            with open(path, encoding="utf-8") as f:
+                stored = json.load(f)
+        except (OSError, ValueError) as exc:
+            log.warning("precompute cache note %s cannot be read (%s): working it out "
+                        "again", path, exc)
+            return None
+        if not isinstance(stored, dict) or stored.get("key") != key \
+                or not isinstance(stored.get("note"), dict):
+            return None
+        with self._lock:
+            self._notes[(label, key)] = stored["note"]
+        return dict(stored["note"])
+
+    def write_note(self, label, key, note):
+        """Store ``note`` (a dict of plain values) for content ``key``, atomically; kept
+        in memory for this run when the directory cannot be written (a warning says so).
+        Returns the path written, or None."""
+        with self._lock:
+            self._notes[(label, key)] = dict(note)
+        path = self.note_path(label, key)
+        if path is None:
+            return None
+        text = json.dumps({"label": label, "key": key, "note": note}, indent=1,
+                          sort_keys=True).encode()
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            _atomic_write(path, lambda f: f.write(text))
+            _fsync_dir(self.directory)
+            return path
+        except OSError as exc:
+            log.warning("precompute cache %s cannot be written (%s): keeping the note %s "
+                        "in memory for this run", self.directory, exc.strerror or exc, label)
+            return None
+
     def remove_stale_temp(self, max_age_s=3600.0):
         """Delete temporary files left by writes that never finished (a crash or power
         cut mid-write); return how many. Fresh ones may belong to a running write."""
@@ -212,6 +265,7 @@ class Cache:
         """Drop the audio this object holds (entries on disk stay)."""
         with self._lock:
             self._memory.clear()
+            self._notes.clear()
 
     # -- disk ----------------------------------------------------------------------
 
@@ -311,6 +365,28 @@ class Cache:
         except OSError as exc:
             self._warn_unwritable(exc, item)
             return None
+
+
+class Recorder:
+    """Stands in for a cache while something is built, passing every request on and
+    noting the entry key of each item asked for: what a scene's sound is made of, so
+    that figures worked out from it (its loudness) can be keyed by it."""
+
+    def __init__(self, cache, sample_rate):
+        self.cache = cache
+        self.sample_rate = int(sample_rate)
+        self.keys = []
+
+    def get_or_render(self, item, sample_rate=None, **kw):
+        self.keys.append(entry_key(item, sample_rate or self.sample_rate))
+        return self.cache.get_or_render(item, sample_rate, **kw)
+
+    def ensure(self, item, sample_rate=None, **kw):
+        self.keys.append(entry_key(item, sample_rate or self.sample_rate))
+        return self.cache.ensure(item, sample_rate, **kw)
+
+    def __getattr__(self, name):  # directory and the rest: the cache's own
+        return getattr(self.cache, name)
 
 
 MMAP_ABOVE_BYTES = 16 * 1024 * 1024
