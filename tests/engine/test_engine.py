@@ -156,3 +156,24 @@ def test_a_layer_faded_to_silence_is_not_rendered():
     blocks = -(-2 * SR // 2048)
     # about 0.5 s of blocks (12), one more to reach silence, then skipped
     assert 11 <= len(calls) <= 14 < blocks
+
+
+def test_a_reverb_tail_stops_once_below_minus_120_dbfs():
+    show = TWO_NOISES.replace('gain_db = -20\n', 'gain_db = -20\nreverb_send = 1.0\n', 1)
+    show = show.replace('initial_scene = "a"\n', 'initial_scene = "a"\n[scenes.a]\n'
+                        'reverb = { decay_s = 1.0, predelay_ms = 100 }\n')
+    engine = make(show)
+    scene = engine.scenes["a"]
+    out = render(engine, 1.0, actions=[(0.5, ev.ChangeScene("a", "b", 0.01, "cut"))])
+    assert scene.reverb_running and np.abs(out[-2048:]).max() > 1e-3  # the tail rings
+    # The time limit is 1.5 decay times + 0.5 s; -120 dBFS comes sooner.
+    limit_s = 1.5 * 1.0 + 0.5
+    stopped_after = None
+    for k in range(int(limit_s * SR / 2048)):
+        wet_before = scene.reverb_running
+        render(engine, 2048 / SR)
+        if wet_before and not scene.reverb_running:
+            stopped_after = (k + 1) * 2048 / SR
+            break
+    assert stopped_after is not None and stopped_after < limit_s - 0.1, stopped_after
+    assert not scene.audible

@@ -140,3 +140,25 @@ def test_render_allocates_no_buffers(color):
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
     assert peak < 4096, peak
+
+
+def test_white_is_near_gaussian(streams):
+    """The sum of four uniforms: zero mean, the variance asked, a bell-shaped spread
+    (kurtosis 2.7 against a Gaussian's 3) and no sample beyond 3.47 sigma."""
+    x = streams["white"].astype(np.float64).ravel() / RMS
+    assert abs(x.mean()) < 0.01
+    assert abs(x.std() - 1.0) < 0.01
+    kurtosis = np.mean(x ** 4) / np.mean(x ** 2) ** 2
+    assert 2.65 < kurtosis < 2.75, kurtosis
+    assert np.abs(x).max() <= 3.47
+    within_1_sigma = np.mean(np.abs(x) < 1.0)
+    assert 0.66 < within_1_sigma < 0.69, within_1_sigma  # Gaussian: 0.683
+
+
+def test_generator_state_is_checked():
+    from severed.engine.compiled import kernels
+    out = np.zeros((16, 2), np.float32)
+    with pytest.raises(ValueError, match="not all zero"):
+        kernels.white(out, 16, np.zeros(4, np.uint32), 1.0)
+    with pytest.raises(TypeError, match="white: state must be uint32"):
+        kernels.white(out, 16, np.ones(4, np.int64), 1.0)

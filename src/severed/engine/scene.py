@@ -26,7 +26,7 @@ import zlib
 
 import numpy as np
 
-from severed.engine.dsp.modulation import linear_ramp
+from severed.engine.compiled import kernels
 from severed.engine.dsp.reverb import Reverb
 from severed.engine.layers import LAYER_TYPES
 from severed.engine.layers.base import LayerContext, SceneCut
@@ -36,6 +36,9 @@ log = logging.getLogger("severed.engine")
 
 CUT_S = 0.010
 REVERB_TAIL_FACTOR = 1.5  # reverb keeps running this many decay times after its input stops
+# ... or until its tail is below this peak (-120 dBFS: far under the 16-bit floor and any
+# DAC's noise), when it stops and is cleared: work saved, and nothing left to hear.
+REVERB_TAIL_FLOOR = 1e-6
 
 
 def layer_seed(seed, scene, layer):
@@ -92,11 +95,8 @@ class SceneMix:
         self._layer_buf = np.zeros(shape, np.float32)
         self._send = np.zeros(shape, np.float32)
         self._wet = np.zeros(shape, np.float32)
-        self._mixed = np.zeros(shape, np.float32)
         self._cutter_bufs = [np.zeros(shape, np.float32) for _ in self._cutter_slots]
         self._bus = np.zeros(shape, np.float32) if self._cutter_slots else None
-        self._dry_curve = np.zeros(max_frames, np.float32)
-        self._send_curve = np.zeros(max_frames, np.float32)
         self._fade = np.zeros(max_frames, np.float64)
         self._frame_idx = np.arange(max_frames, dtype=np.float64)
         # Fade state: level goes from `fade_from` to `fade_to` along `curve`, starting at
@@ -227,65 +227,35 @@ class SceneMix:
             lv = struck_level if slot.layer.STRUCK else level
             sending = self._mix_layer(slot, bufs[k][:frames], gains[k], bus, lv, frames,
                                       ctl, sending)
-        # The other layers, one after another through one buffer: _run and _mix_layer
-        # written out, as this runs for every layer of every block (with the two calls
-        # per layer, rendering innie took 0.3 % more instructions than before cuts).
+        # The other layers, one after another through one buffer.
         buf = self._layer_buf[:frames]
-        mixed = self._mixed[:frames]
-        send = self._send[:frames]
-        out = bus[:frames]
         for slot in self._others:
-            if not slot.enabled:
-                continue
-            g = 0.0 if slot.sitting_out else _gain(slot.gain_db.value(ctl)) * self.loudness_gain
-            if g == 0.0 and slot.gain == 0.0 and not slot.layer.ALWAYS_RUN:
-                slot.send_level = slot.send.value(ctl)
-                continue  # silent before and after this block: nothing to hear
-            buf.fill(0.0)
-            try:
-                slot.layer.process(buf, frames, ctl)
-            except Exception:  # a broken layer goes quiet; the show goes on
-                log.exception("layer %s failed and is now silent", slot.layer.ctx.name)
-                slot.enabled = False
-                slot.fault = "failed while rendering"
-                continue
-            if not np.isfinite(buf.sum()):
-                self._quarantine_samples(slot, buf)
-            dry = self._curve(slot.gain, g, struck_level if slot.layer.STRUCK else level,
-                              frames, self._dry_curve)
-            slot.gain = g
-            _mix(out, buf, dry, mixed)
-            s = slot.send.value(ctl)
-            prev = slot.send_level
-            slot.send_level = s
-            if s == 0.0 and not prev:
-                continue
-            wet = self._curve(prev, s, dry, frames, self._send_curve)
-            if not sending:
-                send.fill(0.0)
-                sending = True
-            _mix(send, buf, wet, mixed)
+            g = self._run(slot, buf, frames, ctl)
+            lv = struck_level if slot.layer.STRUCK else level
+            sending = self._mix_layer(slot, buf, g, bus, lv, frames, ctl, sending)
         return bus, sending
 
     def _mix_layer(self, slot, buf, g, bus, level, frames, ctl, sending):
         """Add a rendered layer (gain ``g``; None: nothing to add) into the bus and the
-        reverb send; return whether the send bus carries sound in this block."""
+        reverb send, each gain ramped across the block (kernel ``mix_layer``); return
+        whether the send bus carries sound in this block."""
         if g is None:
             return sending
-        dry = self._curve(slot.gain, g, level, frames, self._dry_curve)
-        slot.gain = g
-        _mix(bus[:frames], buf, dry, self._mixed[:frames])
         s = slot.send.value(ctl)
         prev = slot.send_level
         slot.send_level = s
-        if s == 0.0 and not prev:
-            return sending
-        wet = self._curve(prev, s, dry, frames, self._send_curve)
-        send = self._send[:frames]
-        if not sending:
-            send.fill(0.0)
-        _mix(send, buf, wet, self._mixed[:frames])
-        return True
+        send = None
+        if s != 0.0 or prev:
+            send = self._send
+            if not sending:
+                send[:frames].fill(0.0)
+                sending = True
+        d0 = g if slot.gain is None else slot.gain
+        slot.gain = g
+        if not kernels.mix_layer(bus, send, buf, frames, d0, g, s if prev is None else prev,
+                                 s, level):
+            self._quarantine_samples(slot, buf)  # zeroed: nothing left to mix
+        return sending
 
     def _run(self, slot, buf, frames, ctl):
         """Render one layer into buf (cleared first); return its gain for this block, or
@@ -304,8 +274,6 @@ class SceneMix:
             slot.enabled = False
             slot.fault = "failed while rendering"
             return None
-        if not np.isfinite(buf.sum()):
-            self._quarantine_samples(slot, buf)
         return g
 
     def _quarantine_samples(self, slot, buf):
@@ -318,19 +286,6 @@ class SceneMix:
         if slot.bad_blocks == 1:
             log.error("layer %s produced non-finite samples: zeroed, layer reset",
                       slot.layer.ctx.name)
-
-    def _curve(self, prev, new, scale, frames, into):
-        """Gain from ``prev`` to ``new`` across the block, times ``scale`` (a float or a
-        per-frame array): a float when nothing moves, else a per-frame array."""
-        if (prev is None or prev == new) and isinstance(scale, float):
-            return new * scale
-        curve = into[:frames]
-        if prev is None or prev == new:
-            curve.fill(new)
-        else:
-            linear_ramp(curve, prev, (new - prev) / frames)
-        curve *= scale
-        return curve
 
     def _render_reverb(self, out, frames, sending):
         if self.reverb is None:
@@ -345,22 +300,17 @@ class SceneMix:
         wet = self._wet[:frames]
         self.reverb.process(self._send[:frames], wet)
         out[:frames] += wet
+        # Judged once the last input has cleared the pre-delay and the early echoes.
+        settled_s = self.spec.reverb.predelay_ms / 1000.0 + 0.25
+        if (not sending and self.reverb_idle_s > settled_s
+                and max(wet.max(), -wet.min()) < REVERB_TAIL_FLOOR):
+            self.reverb_idle_s = math.inf  # the tail has died away
+            self.reverb.reset()
 
     @property
     def reverb_running(self):
         return (self.reverb is not None
                 and self.reverb_idle_s <= REVERB_TAIL_FACTOR * self.spec.reverb.decay_s + 0.5)
-
-
-def _mix(out, buf, gain, scratch):
-    """out += buf * gain, gain a float or a per-frame array; no temporaries."""
-    if isinstance(gain, float):
-        if gain != 0.0:
-            np.multiply(buf, np.float32(gain), out=scratch)
-            out += scratch
-        return
-    np.multiply(buf, gain[:, None], out=scratch)
-    out += scratch
 
 
 def _gain(db):

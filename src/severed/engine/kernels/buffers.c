@@ -15,6 +15,8 @@ static char element_kind(const Py_buffer *v)
     case 'd': return v->itemsize == 8 ? 'd' : 0;
     case 'i': case 'l': case 'q':
         return v->itemsize == 4 ? 'i' : v->itemsize == 8 ? 'q' : 0;
+    case 'I': case 'L':
+        return v->itemsize == 4 ? 'u' : 0;
     default: return 0;
     }
 }
@@ -26,14 +28,18 @@ static const char *kind_name(char kind)
     case 'd': return "float64";
     case 'i': return "int32";
     case 'q': return "int64";
+    case 'u': return "uint32";
     default: return "?";
     }
 }
+
+static int check_kind(Buf *b, const char *kinds, const char *what);
 
 int buf_get(Buf *b, PyObject *obj, const char *kinds, int writable, const char *what)
 {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     b->held = 0;
+    b->row_stride = 0;
     if (PyObject_GetBuffer(obj, &b->view, flags) < 0) {
         PyErr_Clear();
         PyErr_Format(PyExc_TypeError,
@@ -42,6 +48,38 @@ int buf_get(Buf *b, PyObject *obj, const char *kinds, int writable, const char *
         return -1;
     }
     b->held = 1;
+    if (check_kind(b, kinds, what) < 0)
+        return -1;
+    b->row_stride = buf_cols(b);
+    return 0;
+}
+
+int buf_get_rows(Buf *b, PyObject *obj, const char *kinds, int writable, const char *what)
+{
+    int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    b->held = 0;
+    if (PyObject_GetBuffer(obj, &b->view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s must be a%s array (got %.80s that is not)", what,
+                     writable ? " writable" : "n", Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    b->held = 1;
+    if (check_kind(b, kinds, what) < 0)
+        return -1;
+    Py_ssize_t item = b->view.itemsize;
+    if (b->view.ndim != 2 || b->view.strides[1] != item || b->view.strides[0] < 0 ||
+        b->view.strides[0] % item) {
+        PyErr_Format(PyExc_TypeError, "%s must be 2-D with contiguous rows", what);
+        buf_release(b);
+        return -1;
+    }
+    b->row_stride = b->view.strides[0] / item;
+    return 0;
+}
+
+static int check_kind(Buf *b, const char *kinds, const char *what)
+{
     b->kind = element_kind(&b->view);
     if (!b->kind || !strchr(kinds, b->kind)) {
         char wanted[64] = "";
@@ -78,6 +116,8 @@ Py_ssize_t buf_rows(const Buf *b)
 
 Py_ssize_t buf_cols(const Buf *b)
 {
+    if (b->view.ndim == 2 && b->view.shape)
+        return b->view.shape[1];
     Py_ssize_t rows = buf_rows(b);
     return rows ? buf_count(b) / rows : 0;
 }

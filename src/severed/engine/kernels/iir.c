@@ -22,71 +22,141 @@
 
 /* ---------------------------------------------------------------- perform routines */
 
-#define DEFINE_IIR_PERFORM(NAME, T)                                                     \
-static void NAME(const T *x, T *y, long frames, long channels,             \
-                 const double *segments, long nseg, int order, double *state)        \
-{                                                                                    \
-    const long width = 2 * order + 2;                                                \
-    for (long c = 0; c < channels; c++) {                                            \
-        double *s = state + c * 2 * order;                                           \
-        double x1 = s[0], x2 = order > 1 ? s[1] : 0.0, x3 = order > 2 ? s[2] : 0.0;  \
-        double y1 = s[order], y2 = order > 1 ? s[order + 1] : 0.0;                   \
-        double y3 = order > 2 ? s[order + 2] : 0.0;                                  \
-        long n = 0;                                                                  \
-        for (long g = 0; g < nseg; g++) {                                            \
-            const double *row = segments + g * width;                                \
-            long end = (long)row[0];                                                 \
-            if (end > frames)                                                        \
-                end = frames;                                                        \
-            const double *b = row + 1, *a = row + 2 + order;                         \
-            if (order == 1) {                                                        \
-                const double b0 = b[0], b1 = b[1], a1 = a[0];                        \
-                for (; n < end; n++) {                                               \
-                    double in = x[n * channels + c];                                 \
-                    double out = b0 * in + b1 * x1 - a1 * y1;                        \
-                    x1 = in;                                                         \
-                    y1 = out;                                                        \
-                    y[n * channels + c] = (T)out;                                    \
-                }                                                                    \
-            } else if (order == 2) {                                                 \
-                const double b0 = b[0], b1 = b[1], b2 = b[2], a1 = a[0], a2 = a[1];  \
-                for (; n < end; n++) {                                               \
-                    double in = x[n * channels + c];                                 \
-                    double out = b0 * in + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;    \
-                    x2 = x1;                                                         \
-                    x1 = in;                                                         \
-                    y2 = y1;                                                         \
-                    y1 = out;                                                        \
-                    y[n * channels + c] = (T)out;                                    \
-                }                                                                    \
-            } else {                                                                 \
-                const double b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];             \
-                const double a1 = a[0], a2 = a[1], a3 = a[2];                        \
-                for (; n < end; n++) {                                               \
-                    double in = x[n * channels + c];                                 \
-                    double out = b0 * in + b1 * x1 + b2 * x2 + b3 * x3               \
-                                 - a1 * y1 - a2 * y2 - a3 * y3;                      \
-                    x3 = x2;                                                         \
-                    x2 = x1;                                                         \
-                    x1 = in;                                                         \
-                    y3 = y2;                                                         \
-                    y2 = y1;                                                         \
-                    y1 = out;                                                        \
-                    y[n * channels + c] = (T)out;                                    \
-                }                                                                    \
-            }                                                                        \
-        }                                                                            \
-        double keep[6] = {x1, x2, x3, y1, y2, y3};                                   \
-        for (int i = 0; i < order; i++) {                                            \
-            s[i] = fabs(keep[i]) < TINY ? 0.0 : keep[i];                             \
-            s[order + i] = fabs(keep[3 + i]) < TINY ? 0.0 : keep[3 + i];             \
-        }                                                                            \
-    }                                                                                \
+/* The state of one channel in registers: inputs x1..x3 and outputs y1..y3. */
+typedef struct {
+    double x1, x2, x3, y1, y2, y3;
+} Lane;
+
+static inline Lane lane_load(const double *s, int order)
+{
+    Lane l = {0};
+    l.x1 = s[0];
+    l.y1 = s[order];
+    if (order > 1) {
+        l.x2 = s[1];
+        l.y2 = s[order + 1];
+    }
+    if (order > 2) {
+        l.x3 = s[2];
+        l.y3 = s[order + 2];
+    }
+    return l;
 }
 
-/* x and y may be the same buffer: each sample is read before it is written. */
-DEFINE_IIR_PERFORM(iir_perform_f32, float)
-DEFINE_IIR_PERFORM(iir_perform_f64, double)
+static inline double flush(double v)
+{
+    return fabs(v) < TINY ? 0.0 : v;
+}
+
+static inline void lane_store(const Lane *l, double *s, int order)
+{
+    const double x[3] = {l->x1, l->x2, l->x3}, y[3] = {l->y1, l->y2, l->y3};
+    for (int i = 0; i < order; i++) {
+        s[i] = flush(x[i]);
+        s[order + i] = flush(y[i]);
+    }
+}
+
+/* One sample of one lane, for a filter of order ORDER (a constant at each use, so
+ * the compiler keeps only the taps that exist). */
+#define IIR_STEP(ORDER, L, IN, OUT)                                                 \
+    do {                                                                            \
+        double in_ = (IN), out_;                                                    \
+        if ((ORDER) == 1) {                                                         \
+            out_ = b0 * in_ + b1 * (L).x1 - a1 * (L).y1;                            \
+        } else if ((ORDER) == 2) {                                                  \
+            out_ = b0 * in_ + b1 * (L).x1 + b2 * (L).x2 - a1 * (L).y1 - a2 * (L).y2;\
+        } else {                                                                    \
+            out_ = b0 * in_ + b1 * (L).x1 + b2 * (L).x2 + b3 * (L).x3               \
+                   - a1 * (L).y1 - a2 * (L).y2 - a3 * (L).y3;                       \
+        }                                                                           \
+        (L).x3 = (L).x2;                                                            \
+        (L).x2 = (L).x1;                                                            \
+        (L).x1 = in_;                                                               \
+        (L).y3 = (L).y2;                                                            \
+        (L).y2 = (L).y1;                                                            \
+        (L).y1 = out_;                                                              \
+        (OUT) = out_;                                                               \
+    } while (0)
+
+/* Filter channels c (and c + 1 when `pair`) of frames [n0, n1) with one segment's
+ * coefficients. Two channels in one pass: their recursions are independent, so the
+ * CPU overlaps them (each alone is a chain of dependent multiply-adds). */
+#define DEFINE_IIR_SEGMENT(NAME, T, ORDER)                                          \
+static void NAME(const T *x, T *y, long n0, long n1, long channels, long c, int pair, \
+                 const double *b, const double *a, Lane *l0, Lane *l1)              \
+{                                                                                   \
+    const double b0 = b[0], b1 = b[1], b2 = (ORDER) > 1 ? b[2] : 0.0;               \
+    const double b3 = (ORDER) > 2 ? b[3] : 0.0;                                     \
+    const double a1 = a[0], a2 = (ORDER) > 1 ? a[1] : 0.0;                          \
+    const double a3 = (ORDER) > 2 ? a[2] : 0.0;                                     \
+    (void)b2; (void)b3; (void)a2; (void)a3;                                         \
+    Lane p = *l0, q = *l1;                                                          \
+    if (pair) {                                                                     \
+        for (long n = n0; n < n1; n++) {                                            \
+            double o0, o1;                                                          \
+            IIR_STEP(ORDER, p, x[n * channels + c], o0);                            \
+            IIR_STEP(ORDER, q, x[n * channels + c + 1], o1);                        \
+            y[n * channels + c] = (T)o0;                                            \
+            y[n * channels + c + 1] = (T)o1;                                        \
+        }                                                                           \
+    } else {                                                                        \
+        for (long n = n0; n < n1; n++) {                                            \
+            double o0;                                                              \
+            IIR_STEP(ORDER, p, x[n * channels + c], o0);                            \
+            y[n * channels + c] = (T)o0;                                            \
+        }                                                                           \
+    }                                                                               \
+    *l0 = p;                                                                        \
+    *l1 = q;                                                                        \
+}
+
+DEFINE_IIR_SEGMENT(seg_f32_1, float, 1)
+DEFINE_IIR_SEGMENT(seg_f32_2, float, 2)
+DEFINE_IIR_SEGMENT(seg_f32_3, float, 3)
+DEFINE_IIR_SEGMENT(seg_f64_1, double, 1)
+DEFINE_IIR_SEGMENT(seg_f64_2, double, 2)
+DEFINE_IIR_SEGMENT(seg_f64_3, double, 3)
+
+/* Filter `frames` frames of x into y (float32 when f32, else float64; y may be x). */
+static void iir_perform(const void *x, void *y, int f32, long frames, long channels,
+                        const double *segments, long nseg, int order, double *state)
+{
+    const long width = 2 * order + 2;
+    for (long c = 0; c < channels; c += 2) {
+        int pair = c + 1 < channels;
+        Lane l0 = lane_load(state + c * 2 * order, order);
+        Lane l1 = pair ? lane_load(state + (c + 1) * 2 * order, order) : l0;
+        long n = 0;
+        for (long g = 0; g < nseg; g++) {
+            const double *row = segments + g * width;
+            long end = (long)row[0];
+            if (end > frames)
+                end = frames;
+            const double *b = row + 1, *a = row + 2 + order;
+            if (f32) {
+                if (order == 1)
+                    seg_f32_1(x, y, n, end, channels, c, pair, b, a, &l0, &l1);
+                else if (order == 2)
+                    seg_f32_2(x, y, n, end, channels, c, pair, b, a, &l0, &l1);
+                else
+                    seg_f32_3(x, y, n, end, channels, c, pair, b, a, &l0, &l1);
+            } else {
+                if (order == 1)
+                    seg_f64_1(x, y, n, end, channels, c, pair, b, a, &l0, &l1);
+                else if (order == 2)
+                    seg_f64_2(x, y, n, end, channels, c, pair, b, a, &l0, &l1);
+                else
+                    seg_f64_3(x, y, n, end, channels, c, pair, b, a, &l0, &l1);
+            }
+            if (end > n)
+                n = end;
+        }
+        lane_store(&l0, state + c * 2 * order, order);
+        if (pair)
+            lane_store(&l1, state + (c + 1) * 2 * order, order);
+    }
+}
 
 /* ---------------------------------------------------------------- binding */
 
@@ -142,12 +212,8 @@ static PyObject *iir(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         prev = end;
     }
-    if (x.kind == 'f')
-        iir_perform_f32(x.view.buf, y.view.buf, (long)frames, (long)channels, rows,
-                        (long)nseg, (int)order, st.view.buf);
-    else
-        iir_perform_f64(x.view.buf, y.view.buf, (long)frames, (long)channels, rows,
-                        (long)nseg, (int)order, st.view.buf);
+    iir_perform(x.view.buf, y.view.buf, x.kind == 'f', (long)frames, (long)channels, rows,
+                (long)nseg, (int)order, st.view.buf);
     result = Py_None;
     Py_INCREF(result);
 done:

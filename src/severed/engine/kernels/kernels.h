@@ -28,8 +28,9 @@
 /* A buffer the caller lends for one call: the view and its element kind. */
 typedef struct {
     Py_buffer view;
-    char kind;       /* 'f' float32, 'd' float64, 'i' int32, 'q' int64 */
+    char kind;       /* 'f' float32, 'd' float64, 'i' int32, 'q' int64, 'u' uint32 */
     int held;
+    Py_ssize_t row_stride;  /* elements from one row to the next */
 } Buf;
 
 /* Borrow `obj` as a C-contiguous buffer of one of the element kinds in `kinds`
@@ -37,6 +38,9 @@ typedef struct {
  * `what` and returns -1. Release with buf_release (safe on a failed or unused Buf). */
 int buf_get(Buf *b, PyObject *obj, const char *kinds, int writable, const char *what);
 void buf_release(Buf *b);
+/* The same for a 2-D array whose rows are contiguous but may be spaced further apart
+ * (a slice out[:, a:b]); row_stride says how far. */
+int buf_get_rows(Buf *b, PyObject *obj, const char *kinds, int writable, const char *what);
 /* Element count of a held buffer; and its leading dimension (rows) and row length. */
 Py_ssize_t buf_count(const Buf *b);
 Py_ssize_t buf_rows(const Buf *b);
@@ -59,5 +63,8 @@ extern PyMethodDef reverb_methods[];
 extern PyMethodDef delay_methods[];
 extern PyMethodDef voices_methods[];
 extern PyMethodDef sampler_methods[];
+extern PyMethodDef osc_methods[];
+extern PyMethodDef mix_methods[];
+extern PyMethodDef noise_methods[];
 
 #endif

@@ -7,6 +7,9 @@ static PyMethodDef *UNIT_TABLES[] = {
     delay_methods,
     voices_methods,
     sampler_methods,
+    osc_methods,
+    mix_methods,
+    noise_methods,
 };
 
 #define N_UNITS (sizeof UNIT_TABLES / sizeof UNIT_TABLES[0])

@@ -61,8 +61,7 @@ class Drone(Layer):
                               phase=ctx.rng.random(n))
         self.drift = Drift(n, p["drift_cents"], p["drift_hz"], ctx.rng) \
             if p["drift_cents"] > 0 else None
-        self.weights = np.full(n, 1.0 / n, np.float32)
-        self._voices = np.zeros((n, ctx.max_frames), np.float32)
+        self.weights = np.full((n, 1), 1.0 / n, np.float32)  # voices -> one mono bus
         self._mono = np.zeros((ctx.max_frames, 1), np.float32)
 
     def reset(self):
@@ -78,10 +77,7 @@ class Drone(Layer):
             cents = cents + self.drift.value(t)
         f0 = p["freq_hz"].value(controls) or 2.0 * self.ctx.mains_hz
         freqs = np.maximum(f0 * np.exp2(cents / 1200.0), FLOOR_HZ)
-        self.osc.render(self._voices, frames, freqs)
-        mono = self._mono[:frames]
-        np.dot(self.weights, self._voices[:, :frames], out=mono[:, 0])
+        mono = self.osc.render_mix(self._mono, frames, freqs, self.weights)
         if p["drive"] > 1.0:
             soft_clip(mono, p["drive"], out=mono)
-        for ch in range(out.shape[1]):
-            out[:frames, ch] += mono[:, 0]
+        out[:frames] += mono

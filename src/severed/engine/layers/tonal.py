@@ -64,7 +64,6 @@ class Pad(Layer):
         self.mix = _spread_matrix(n, ctx.channels, self.params["spread"])
         self.filter = Biquad(ctx.sample_rate, "lowpass", 1000.0, q=0.7071,
                              channels=ctx.channels, max_frames=ctx.max_frames)
-        self._voices = np.zeros((n, ctx.max_frames), np.float32)
         self._mixed = np.zeros((ctx.max_frames, ctx.channels), np.float32)
         self._started = False
 
@@ -78,10 +77,7 @@ class Pad(Layer):
         t = controls.t + frames / self.ctx.sample_rate  # pitch reached at the block end
         cents = self.drift.value(t) + 100.0 * p["transpose"].value(controls)
         freqs = self.base * np.exp2(cents / 1200.0)
-        voices = self._voices[:, :frames]
-        self.osc.render(self._voices, frames, freqs)
-        mixed = self._mixed[:frames]
-        np.dot(voices.T, self.mix, out=mixed)
+        mixed = self.osc.render_mix(self._mixed, frames, freqs, self.mix)
         self.filter.set(freq_hz=p["cutoff_hz"].value(controls), q=p["resonance"].value(controls))
         if not self._started:  # no sweep from the constructor's cutoff on the first block
             self.filter.reset()

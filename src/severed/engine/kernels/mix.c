@@ -1,0 +1,160 @@
+/* Gain-ramped mixing of a rendered layer into a scene's dry bus and reverb send.
+ *
+ * Per frame n of a block of N frames, with the gains at the start (g0) and end (g1)
+ * of the block and the scene's fade level:
+ *   ramp(g0, g1, n) = g1 when g0 == g1, else (float)(n + 1) * (float)((g1 - g0) / N)
+ *                     + (float)g0                         (a linear ramp, float32)
+ *   dry[n] = ramp(d0, d1, n) * level[n]
+ *   wet[n] = ramp(s0, s1, n) * dry[n]
+ *   out[n] += buf[n] * dry[n];  send[n] += buf[n] * wet[n]
+ * When nothing moves (d0 == d1, s0 == s1, level a constant) the gains are worked out
+ * once in double precision and rounded, as the numpy mixing this replaced did, so the
+ * result is the same to the bit.
+ */
+#include "kernels.h"
+
+#include <math.h>
+
+typedef struct {
+    double d0, d1, s0, s1;
+    double level;           /* used when level_curve is NULL */
+    const float *level_curve;
+} MixGains;
+
+static inline float ramp_at(double g0, double g1, float step, long n)
+{
+    if (g0 == g1)
+        return (float)g1;
+    return (float)(n + 1) * step + (float)g0;
+}
+
+/* ---------------------------------------------------------------- perform routines */
+
+/* 1 if every sample of x[0..count) is finite. */
+static int all_finite(const float *x, long count)
+{
+    float probe = 0.0f;
+    for (long i = 0; i < count; i++)
+        probe += x[i] * 0.0f;   /* NaN as soon as one sample is NaN or infinite */
+    return probe == 0.0f;
+}
+
+static void mix_perform(float *out, float *send, const float *buf, long frames,
+                        long channels, const MixGains *g)
+{
+    const int steady_dry = g->d0 == g->d1 && !g->level_curve;
+    const int steady = steady_dry && g->s0 == g->s1;
+    const double dry_const = g->d1 * g->level;
+    const float dry_step = (float)((g->d1 - g->d0) / (double)frames);
+    const float wet_step = (float)((g->s1 - g->s0) / (double)frames);
+    if (steady) {
+        const float dry = (float)dry_const, wet = (float)(g->s1 * dry_const);
+        if (dry != 0.0f)
+            for (long i = 0; i < frames * channels; i++)
+                out[i] += buf[i] * dry;
+        if (send)
+            for (long i = 0; i < frames * channels; i++)
+                send[i] += buf[i] * wet;
+        return;
+    }
+    const float level = (float)g->level;
+    const float dry_scale = (float)dry_const;   /* wet's scale while dry is steady */
+    for (long n = 0; n < frames; n++) {
+        float dry, wet_scale;
+        if (steady_dry) {
+            dry = dry_scale;
+            wet_scale = dry_scale;
+        } else {
+            dry = ramp_at(g->d0, g->d1, dry_step, n) *
+                  (g->level_curve ? g->level_curve[n] : level);
+            wet_scale = dry;
+        }
+        float wet = ramp_at(g->s0, g->s1, wet_step, n) * wet_scale;
+        const float *b = buf + n * channels;
+        float *o = out + n * channels;
+        for (long c = 0; c < channels; c++)
+            o[c] += b[c] * dry;
+        if (send) {
+            float *s = send + n * channels;
+            for (long c = 0; c < channels; c++)
+                s[c] += b[c] * wet;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- binding */
+
+PyDoc_STRVAR(mix_layer_doc,
+"mix_layer(out, send, buf, frames, d0, d1, s0, s1, level) -> bool\n--\n\n"
+"Add buf[:frames] into out (dry) and send (None: no send), float32 (>= frames, C)\n"
+"C-contiguous, with the layer gain ramping d0 -> d1 and the send s0 -> s1 across the\n"
+"block, times the scene level (a float, or a float32 per-frame curve). Returns False,\n"
+"mixing nothing, when buf holds a NaN or an infinity.");
+
+static PyObject *mix_layer(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    Buf out = {0}, send = {0}, buf = {0}, lvl = {0};
+    PyObject *result = NULL;
+    Py_ssize_t frames;
+    MixGains g = {0};
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError,
+                        "mix_layer() takes out, send, buf, frames, d0, d1, s0, s1, level");
+        return NULL;
+    }
+    g.d0 = PyFloat_AsDouble(args[4]);
+    g.d1 = PyFloat_AsDouble(args[5]);
+    g.s0 = PyFloat_AsDouble(args[6]);
+    g.s1 = PyFloat_AsDouble(args[7]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (PyFloat_Check(args[8]) || PyLong_Check(args[8])) {
+        g.level = PyFloat_AsDouble(args[8]);
+        if (PyErr_Occurred())
+            return NULL;
+    } else if (buf_get(&lvl, args[8], "f", 0, "mix_layer: level") < 0) {
+        return NULL;
+    }
+    if (buf_get(&out, args[0], "f", 1, "mix_layer: out") < 0 ||
+        (args[1] != Py_None && buf_get(&send, args[1], "f", 1, "mix_layer: send") < 0) ||
+        buf_get(&buf, args[2], "f", 0, "mix_layer: buf") < 0)
+        goto done;
+    Py_ssize_t channels = buf_cols(&buf);
+    if (arg_ssize(args[3], 0, buf_rows(&buf), "mix_layer: frames", &frames) < 0)
+        goto done;
+    if (buf_cols(&out) != channels || buf_rows(&out) < frames ||
+        (send.held && (buf_cols(&send) != channels || buf_rows(&send) < frames))) {
+        PyErr_Format(PyExc_ValueError, "mix_layer: out and send must be (>= %zd, %zd) like "
+                     "buf", frames, channels);
+        goto done;
+    }
+    if (lvl.held) {
+        if (buf_count(&lvl) < frames) {
+            PyErr_Format(PyExc_ValueError, "mix_layer: level curve shorter than %zd frames",
+                         frames);
+            goto done;
+        }
+        g.level_curve = lvl.view.buf;
+    }
+    if (!all_finite(buf.view.buf, (long)(frames * channels))) {
+        result = Py_False;
+    } else {
+        if (frames > 0)
+            mix_perform(out.view.buf, send.held ? send.view.buf : NULL, buf.view.buf,
+                        (long)frames, (long)channels, &g);
+        result = Py_True;
+    }
+    Py_INCREF(result);
+done:
+    buf_release(&out);
+    buf_release(&send);
+    buf_release(&buf);
+    buf_release(&lvl);
+    return result;
+}
+
+PyMethodDef mix_methods[] = {
+    {"mix_layer", (PyCFunction)(void (*)(void))mix_layer, METH_FASTCALL, mix_layer_doc},
+    {NULL, NULL, 0, NULL},
+};
