@@ -6,9 +6,10 @@ A scene's representative render is the scene alone, from its entry, at tension
 the master (high-pass and limiter) at unit gain; its loudness is the BS.1770 integrated
 loudness of all of it, gated as one programme. The cache keeps that measurement (not
 the gain), keyed by what the scene's sound is made of: its layers and reverb (not its
-target), the code of its layer types, the cache entries its layers play (instruments'
-recipes with their code, stems with their content), the sample rate, channels and
-mains frequency. So moving a target needs no new measurement; editing a layer does.
+target), the cache entries its layers play (instruments' recipes with their code,
+stems with their content), the engine's code, the sample rate, channels and mains
+frequency. So moving a target needs no new measurement; editing a layer (or a new
+version of severed) does.
 
 Where it happens, never on the render thread:
 
@@ -25,10 +26,9 @@ Where it happens, never on the render thread:
 
 import dataclasses
 import hashlib
-import importlib
-import inspect
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -66,34 +66,32 @@ class SceneLoudness:
 
 def scene_key(spec, fetched, *, sample_rate, channels, mains_hz):
     """Hex key of what a scene's loudness depends on (see the module doc): its spec
-    without its target, its layer types' code, the cache keys of what its layers
-    fetched when built (``fetched``), and the rendering settings."""
+    without its target, the cache keys of what its layers fetched when built
+    (``fetched``), the engine's code, and the rendering settings."""
     h = hashlib.sha256()
     h.update(f"format {FORMAT} tension {NOMINAL_TENSION} render {RENDER_S} seeds "
              f"{SEEDS} block {BLOCK_FRAMES}\n".encode())
     h.update(f"{sample_rate} {channels} {mains_hz!r}\n".encode())
     h.update(repr(dataclasses.replace(spec, loudness_lufs=None)).encode())
-    for layer_type in sorted({layer.type for layer in spec.layers}):
-        h.update(f"\n{layer_type}\n".encode() + _type_code(layer_type))
+    h.update(_engine_code())
     for key in sorted(fetched or ()):
         h.update(f"\n{key}".encode())
     return h.hexdigest()
 
 
-_CODE = {}
+_CODE = []
 
 
-def _type_code(layer_type):
-    """The source of the module that defines a layer type (bytes), remembered."""
-    if layer_type not in _CODE:
-        from severed.engine.layers import LAYER_TYPES
-
-        module = importlib.import_module(LAYER_TYPES[layer_type].__module__)
-        try:
-            _CODE[layer_type] = inspect.getsource(module).encode()
-        except (OSError, TypeError):  # no source shipped: the module's name only
-            _CODE[layer_type] = module.__name__.encode()
-    return _CODE[layer_type]
+def _engine_code():
+    """A digest of the engine's source (layers, DSP, kernels, mixing, master): a new
+    version of severed measures again, as a change of a recipe's code renders again."""
+    if not _CODE:
+        root = Path(__file__).resolve().parent.parent / "engine"
+        h = hashlib.sha256()
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".c", ".h")):
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+        _CODE.append(h.digest())
+    return _CODE[0]
 
 
 def _note_label(scene):
