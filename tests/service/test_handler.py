@@ -122,6 +122,31 @@ def test_reload_applies_a_valid_config(rig, cfg):
     assert error_of(client, "scene", name="outie").startswith("scene: no scene 'outie'")
 
 
+def test_a_sound_card_change_taken_back_needs_no_restart(rig, cfg):
+    import dataclasses
+    client, _, loader, _ = rig
+    changed = dataclasses.replace(cfg.site, audio=dataclasses.replace(
+        cfg.site.audio, device="hw:CARD=other"))
+    loader.result = (changed, cfg.show)
+    assert client.request("reload")["restart_needed"] == ["audio"]
+    loader.result = (cfg.site, cfg.show)  # reverted: the card in use is the one named
+    assert client.request("reload")["restart_needed"] == []
+
+
+def test_a_refused_reload_lists_every_problem_in_the_journal(rig, caplog):
+    import logging
+    client, _, loader, _ = rig
+    loader.result = ConfigError(["severed.toml: site.mains_hz: must be 50 or 60, not 55",
+                                 "lumon.toml: scenes.x.layers.y.type: unknown layer type"])
+    with caplog.at_level(logging.INFO, logger="severed.service.handler"):
+        with pytest.raises(ControlError):
+            client.request("reload")
+    logged = [r.getMessage() for r in caplog.records]
+    assert "reload refused, keeping the running show: severed.toml: site.mains_hz: must be " \
+           "50 or 60, not 55" in logged
+    assert any("unknown layer type" in line for line in logged)
+
+
 def test_reload_says_when_the_daemon_kept_the_old_sensors(rig, cfg, monkeypatch):
     client, loop, loader, handler = rig
     new_site = SiteConfig(path=cfg.site.path, name="lobby", sensors=cfg.site.sensors[:1])

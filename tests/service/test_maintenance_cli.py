@@ -8,7 +8,7 @@ import re
 import pytest
 
 from severed.commands import maintenance
-from severed.errors import ConfigError, ControlError
+from severed.errors import ConfigError, ControlError, SeveredError
 from severed.service.control import ControlServer
 from severed.service.handler import ControlHandler
 
@@ -133,7 +133,9 @@ def test_not_running(monkeypatch, short_dir):
     assert run(["watch", "--count", "1"]) == 0
 
 
-def test_logs_runs_journalctl_with_flags(monkeypatch):
+def test_logs_runs_journalctl_with_flags(monkeypatch, short_dir):
+    monkeypatch.setenv("SEVERED_CONTROL", os.path.join(short_dir, "none.sock"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", short_dir)  # no log of a hand-started daemon
     calls = []
     monkeypatch.setattr(maintenance.shutil, "which", lambda name: "/usr/bin/" + name)
     args = parse(["logs", "-p", "warning", "--since", "today", "--", "SENSOR=door"])
@@ -233,3 +235,55 @@ def test_did_you_mean_for_commands_and_scenes(daemon, capsys):
                                        "'status'? (severed --help lists them)\n")
     assert main(["scene", "innee"]) == 1
     assert "did you mean 'innie'?" in capsys.readouterr().err
+
+
+def test_doctor_checks_the_config_the_running_daemon_uses(fake_loop, cfg, short_dir,
+                                                          monkeypatch, capsys):
+    # It reported "/etc/severed/severed.toml: cannot read" while the daemon played the
+    # dev site.
+    from severed.service import doctor
+
+    seen = []
+    only = (("config", lambda ctx: seen.append(ctx.config_path) or doctor.Result("ok", "")),)
+    monkeypatch.setattr(doctor.run_checks, "__defaults__", (only,))
+    handler = ControlHandler(fake_loop, cfg.site, cfg.show, config_path="/srv/dev-site.toml")
+    server = ControlServer(os.path.join(short_dir, "d.sock"), handler).start()
+    monkeypatch.setenv("SEVERED_CONTROL", server.path)
+    try:
+        assert run(["doctor"]) == 0
+        assert run(["doctor", "--config", "/elsewhere.toml"]) == 0
+    finally:
+        server.stop()
+    assert seen == ["/srv/dev-site.toml", "/elsewhere.toml"]
+    assert capsys.readouterr().out.startswith(
+        f"checking /srv/dev-site.toml, the config of the running daemon (pid {os.getpid()})")
+    assert run(["doctor"]) == 0  # nothing running: the installed config
+    assert seen[-1] == "/etc/severed/severed.toml"
+
+
+def test_logs_of_a_daemon_started_by_hand_are_its_log_file(fake_loop, cfg, short_dir,
+                                                           monkeypatch, capsys):
+    log_file = os.path.join(short_dir, "severed.log")
+    handler = ControlHandler(fake_loop, cfg.site, cfg.show,
+                             info=lambda: {"log_path": log_file})
+    server = ControlServer(os.path.join(short_dir, "l.sock"), handler).start()
+    monkeypatch.setenv("SEVERED_CONTROL", server.path)
+    calls = []
+    try:
+        args = parse(["logs", "-f", "-n", "50", "-p", "err"])
+        maintenance.cmd_logs(args, execvp=lambda file, argv: calls.append(argv))
+    finally:
+        server.stop()
+    assert calls == [["tail", "-n", "50", "-F", log_file]]
+    assert "filter the journal only" in capsys.readouterr().err
+    # Not running, no journal here: the last hand-started daemon's log, else say where.
+    monkeypatch.setattr(maintenance.shutil, "which", lambda name: None)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", short_dir)
+    os.makedirs(os.path.join(short_dir, "severed"))
+    with pytest.raises(SeveredError, match="logs to its terminal and to "
+                       + os.path.join(short_dir, "severed", "severed.log")):
+        maintenance.cmd_logs(parse(["logs"]), execvp=lambda file, argv: calls.append(argv))
+    open(os.path.join(short_dir, "severed", "severed.log"), "w").close()
+    maintenance.cmd_logs(parse(["logs"]), execvp=lambda file, argv: calls.append(argv))
+    assert calls[-1] == ["tail", "-n", "200", os.path.join(short_dir, "severed",
+                                                          "severed.log")]

@@ -15,6 +15,8 @@ import time
 
 from severed.service.record import RECORDINGS_DIR
 
+DEFAULT_CONFIG = "/etc/severed/severed.toml"
+
 
 def _client(args, timeout_s=5.0):
     from severed.service.control import ControlClient
@@ -79,7 +81,8 @@ def register(sub):
                                       "out of safe mode, past systemd's start limit "
                                       "(as root)", parents)
     p = _add(sub, "logs", cmd_logs, "show the daemon's journal through journalctl "
-                                    "(anything after -- goes to journalctl as is)", [])
+                                    "(anything after -- goes to journalctl as is), or "
+                                    "the log file of a daemon started by hand", parents)
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new entries")
     p.add_argument("-n", "--lines", type=int, default=200, help="entries to show (200)")
     p.add_argument("-p", "--priority", metavar="LEVEL",
@@ -90,8 +93,9 @@ def register(sub):
                                                            "(e.g. -- SENSOR=door)")
     p = _add(sub, "doctor", cmd_doctor, "check the installation and say how to fix it",
              parents)
-    p.add_argument("--config", default="/etc/severed/severed.toml",
-                   help="site config to check (default /etc/severed/severed.toml)")
+    p.add_argument("--config", default=None,
+                   help="site config to check (default: the one the running daemon uses, "
+                        f"else {DEFAULT_CONFIG})")
     p.add_argument("--json", action="store_true")
 
 
@@ -342,28 +346,71 @@ def journalctl_argv(args, interactive):
     return argv + [a for a in args.extra if a != "--"]
 
 
+UNIT_FILE = "/etc/systemd/system/severed.service"  # where install.sh puts the unit
+
+
 def cmd_logs(args, execvp=os.execvp):
-    """Replace this process with journalctl (so paging and -f behave as usual)."""
-    if shutil.which("journalctl") is None:
-        from severed.errors import SeveredError
-        raise SeveredError("journalctl not found: the daemon logs to the systemd journal "
-                           "of the installation; run this there")
-    execvp("journalctl", journalctl_argv(args, sys.stdout.isatty()))
-    return 0  # only reached when execvp is replaced (tests)
+    """Replace this process with journalctl (so paging and -f behave as usual), or with
+    tail on the log file of a daemon started by hand (it has no journal)."""
+    from severed.errors import ControlError, SeveredError
+    from severed.service import socketpath
+
+    try:
+        with _client(args, timeout_s=2.0) as client:
+            status = client.request("status")["status"]
+    except ControlError:
+        status = None
+    last_hand_log = os.path.join(socketpath.hand_started_dir(), socketpath.LOG_NAME)
+    log_file = (status or {}).get("log_path")
+    if log_file is None and status is None and os.path.exists(last_hand_log) \
+            and not os.path.exists(UNIT_FILE):
+        print("severed is not running; the log of the last one started by hand:",
+              file=sys.stderr)
+        log_file = last_hand_log
+    if log_file is None and shutil.which("journalctl") is not None:
+        execvp("journalctl", journalctl_argv(args, sys.stdout.isatty()))
+        return 0  # only reached when execvp is replaced (tests)
+    if log_file is None and os.path.exists(last_hand_log):
+        log_file = last_hand_log
+    if log_file is None:
+        raise SeveredError(f"journalctl not found, and no daemon started by hand has "
+                           f"logged here: the service logs to the systemd journal (run "
+                           f"this on the installation); a daemon started by hand logs to "
+                           f"its terminal and to {last_hand_log}")
+    if args.priority or args.boot or args.since or [a for a in args.extra if a != "--"]:
+        print("severed: -p, -b, --since and journalctl arguments filter the journal only; "
+              f"this is the whole log file {log_file}", file=sys.stderr)
+    execvp("tail", ["tail", "-n", str(args.lines)] + (["-F"] if args.follow else [])
+           + [log_file])
+    return 0
 
 
 MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
 
 def cmd_doctor(args):
+    from severed.errors import ControlError
     from severed.service.control import ControlClient
     from severed.service.doctor import Context, run_checks
 
-    def daemon_status():
+    try:
         with ControlClient(args.socket, timeout_s=2.0) as client:
-            return client.request("status")["status"]
+            running = client.request("status")["status"]
+    except ControlError as exc:
+        running, down = None, exc
 
-    results = run_checks(Context(config_path=args.config, status=daemon_status))
+    def daemon_status():
+        if running is None:
+            raise down
+        return running
+
+    # The config that matters is the one playing: a daemon started by hand on the dev
+    # site has nothing to do with /etc/severed/severed.toml.
+    config = args.config or (running or {}).get("config_path") or DEFAULT_CONFIG
+    if not args.json and args.config is None and running is not None:
+        print(f"checking {config}, the config of the running daemon (pid "
+              f"{running.get('pid')})\n")
+    results = run_checks(Context(config_path=config, status=daemon_status))
     if args.json:
         print(json.dumps([{"check": name, **r._asdict()} for name, r in results], indent=2))
     else:

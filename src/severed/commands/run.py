@@ -57,6 +57,9 @@ def run(args):
         if simulate:
             # A laptop user cannot write /var/lib: keep the crash record with the socket.
             state_dir = state_dir or os.path.dirname(control)
+    log_path = None
+    if not socketpath.under_systemd():
+        log_path = _log_to_file(os.path.join(os.path.dirname(control), socketpath.LOG_NAME))
     daemon = Daemon(site, show, config_path=config, simulate=simulate, scenario=scenario,
                     # Only a simulation may fall back to a file: a Pi without its DAC
                     # must wait for the card, not fill the SD card with a WAV.
@@ -64,7 +67,8 @@ def run(args):
                     seed=args.seed,
                     # The service has a recordings directory; by hand, a relative name
                     # is taken from the directory `severed record` runs in.
-                    recordings_dir=RECORDINGS_DIR if socketpath.under_systemd() else None)
+                    recordings_dir=RECORDINGS_DIR if socketpath.under_systemd() else None,
+                    log_path=log_path)
     daemon.install_signal_handlers()
     if not socketpath.under_systemd():
         # Started by hand: say where the maintenance commands will find it.
@@ -80,3 +84,21 @@ def run(args):
         print(f"severed: {daemon.loop.t:.1f} s of sound went to {daemon.sink.description}",
               file=sys.stderr)
     return code
+
+
+def _log_to_file(path, max_bytes=1024 * 1024):
+    """Started by hand there is no journal: log into ``path`` as well (1 MiB, one old
+    file kept), for ``severed logs``. Returns the path, or None if it cannot be opened."""
+    import logging
+    from logging.handlers import RotatingFileHandler
+
+    from severed.service.journal import ConsoleFormatter
+
+    try:
+        handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=1)
+    except OSError as exc:
+        logging.getLogger("severed.daemon").warning("no log file %s: %s", path, exc.strerror)
+        return None
+    handler.setFormatter(ConsoleFormatter())
+    logging.getLogger().addHandler(handler)
+    return path

@@ -52,7 +52,7 @@ DEVICE_FIELDS = ("kind", "pin", "pull", "active_state")
 class Daemon:
     def __init__(self, site, show, *, config_path=None, simulate=False, scenario=None,
                  fallback_wav=None, control_path=None, state_dir=None, seed=0,
-                 loader=None, recordings_dir=None):
+                 loader=None, recordings_dir=None, log_path=None):
         self.site = site
         self.show = show
         self.config_path = config_path
@@ -64,6 +64,7 @@ class Daemon:
         self.seed = seed
         self.loader = loader
         self.recordings_dir = recordings_dir
+        self.log_path = log_path  # a log file besides the console (started by hand)
         self.safe_mode = False
         self.loop = None
         self.bank = None
@@ -317,6 +318,8 @@ class Daemon:
 
     def _info(self):
         info = {"safe_mode": self.safe_mode, "pid": os.getpid()}
+        if self.log_path:
+            info["log_path"] = self.log_path
         if self.bank is not None:
             info["pin_factory"] = self.bank.factory_name
             info["faults"] = sorted(self.bank.faults)

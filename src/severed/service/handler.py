@@ -129,6 +129,7 @@ class ControlHandler:
         self.started = clock()
         self.clock = clock
         self.recordings_dir = recordings_dir
+        self._card_in_use = _sound_card(site) if hasattr(site, "audio") else None
         self.recording = None
         self._bucket = TokenBucket(command_rate, command_burst, clock=clock)
         self._quiet = RepeatSummary(log, clock=clock)
@@ -294,7 +295,9 @@ class ControlHandler:
         try:
             site, show = self.loader(self.config_path)
         except ConfigError as exc:
-            log.warning("reload refused: %d problems in the config", len(exc.problems))
+            # The journal is where a technician looks later: every problem, not a count.
+            for problem in exc.problems:
+                log.error("reload refused, keeping the running show: %s", problem)
             return {"ok": False, "error": f"config not reloaded: {len(exc.problems)} "
                                           f"problem(s); the running show is unchanged",
                     "problems": exc.problems}
@@ -302,8 +305,9 @@ class ControlHandler:
             return {"ok": False, "error": f"config not reloaded: cannot read "
                                           f"{exc.filename or self.config_path}: {exc.strerror}"}
         # Sensors and the pin factory are reopened by the reload itself; the sound
-        # card is opened once, so its settings wait for a restart.
-        restart_needed = ["audio"] if _sound_card(site) != _sound_card(self.site) else []
+        # card is opened once, so its settings wait for a restart. Compared with the
+        # card in use, not the last reload: a change taken back needs no restart.
+        restart_needed = ["audio"] if _sound_card(site) != self._card_in_use else []
         in_force = self.loop.request_reload(site, show) or site
         self.site, self.show = in_force, show
         log.info("config reloaded from %s (show %s)", self.config_path,

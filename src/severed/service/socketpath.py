@@ -1,4 +1,5 @@
-"""Where the control socket lives, and whether a directory is safe to use for it.
+"""Where the control socket (and a hand-started daemon's log) lives, and whether a
+directory is safe to use for it.
 
 The service binds ``/run/severed/control.sock`` (systemd makes the directory). A daemon
 started by hand (``severed run --simulate`` on a laptop, ``sudo severed run`` on the Pi
@@ -24,6 +25,7 @@ from severed.errors import ControlError
 SERVICE_PATH = "/run/severed/control.sock"
 SERVICE_USER = "severed"
 SOCKET_NAME = "control.sock"
+LOG_NAME = "severed.log"  # a daemon started by hand logs here too (no journal for it)
 
 
 def under_systemd(env=None):
