@@ -29,6 +29,7 @@ from severed.eventlog import EventLog
 from severed.hardware.conditioning import Conditioner
 from severed.hours import is_open
 from severed.loudness import calibration as loudness
+from severed.loudness.meter import LiveMeter
 from severed.show import events as ev
 from severed.show.machine import ShowMachine
 
@@ -83,6 +84,7 @@ class RenderLoop:
         self.render_s_max = 0.0  # slowest block so far (seconds), for status and benchmarks
         self.peak_dbfs = METER_FLOOR_DB
         self.rms_dbfs = METER_FLOOR_DB
+        self.loudness_meter = LiveMeter(self.sample_rate, self.channels, self.block_frames)
         self.engine.start(self.state.scene)
         self.event_log.write({"t": 0.0, "type": "start", "scene": self.state.scene,
                               "show": show.name, "seed": seed})
@@ -418,6 +420,7 @@ class RenderLoop:
         rms = math.sqrt(float(np.dot(flat, flat)) / len(flat))
         self.peak_dbfs = 20 * math.log10(peak) if peak > 1e-6 else METER_FLOOR_DB
         self.rms_dbfs = 20 * math.log10(rms) if rms > 1e-6 else METER_FLOOR_DB
+        self.loudness_meter.process(block)
 
     # -- status ---------------------------------------------------------------------
 
@@ -437,6 +440,8 @@ class RenderLoop:
             "sensors": self.conditioner.states(),
             "peak_dbfs": round(self.peak_dbfs, 1),
             "rms_dbfs": round(self.rms_dbfs, 1),
+            "short_term_lufs": (round(self.loudness_meter.lufs, 1)
+                                if math.isfinite(self.loudness_meter.lufs) else None),
             "limiter_db": round(self.engine.master.limiter.reduction_db, 1),
             "render_ms_max": round(self.render_s_max * 1000, 2),
             "show": self.show.name,

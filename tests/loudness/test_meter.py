@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from severed.loudness.meter import (integrated_loudness, k_weighting, momentary_loudness,
-                                    short_term_loudness)
+from severed.loudness.meter import (LiveMeter, integrated_loudness, k_weighting,
+                                    momentary_loudness, short_term_loudness)
 
 SR = 48000
 
@@ -108,3 +108,36 @@ def test_agrees_with_pyloudnorm_on_noise_and_music_like_signals(sr):
         # the two agree within 0.1 LU
         assert integrated_loudness(x, sr) == pytest.approx(meter.integrated_loudness(x),
                                                            abs=0.1)
+
+
+def test_the_live_meter_follows_short_term_loudness_block_by_block():
+    x = sequence((-30.0, 4.0), (-20.0, 4.0)).astype(np.float32)
+    meter = LiveMeter(SR, 2, max_frames=2048)
+    seen = []
+    for pos in range(0, len(x), 2048):
+        meter.process(x[pos:pos + 2048])
+        seen.append((pos + 2048, meter.lufs))
+    assert seen[0][1] == -math.inf  # under 3 s heard: nothing to tell yet
+    at = {round(end / SR, 1): lufs for end, lufs in seen}
+    assert at[3.5] == pytest.approx(-30.0, abs=0.1)
+    assert meter.lufs == pytest.approx(-20.0, abs=0.1)
+    # the same figure as the offline meter over the last 3 s
+    assert meter.lufs == pytest.approx(short_term_loudness(x[-3 * SR:], SR)[-1], abs=0.1)
+
+
+def test_the_live_meter_allocates_nothing_per_block():
+    import tracemalloc
+
+    x = sine(-20.0, 0.05).astype(np.float32)[:2048].copy()
+    meter = LiveMeter(SR, 2, max_frames=2048)
+    for _ in range(3):
+        meter.process(x)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(50):
+            meter.process(x)
+        grown = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert grown < 4096  # a block is 16 KiB: no scratch buffer

@@ -43,7 +43,8 @@ def test_status_human_and_json(daemon, capsys):
     assert re.match(rf"severed running \(pid {os.getpid()}, up 0m \d\ds\), site lobby, "
                     r"show lumon", out[0]), out[0]
     assert out[1:7] == ["scene      outie", "tension    0.25", "volume     +0.0 dB",
-                        "level      peak -inf, rms -20.0 dBFS", "underruns  0",
+                        "level      peak -inf, rms -20.0 dBFS, short-term -inf",
+                        "underruns  0",
                         "sensors    door open, motion stop"]
     assert run(["status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["scene"] == "outie"

@@ -135,7 +135,8 @@ def format_status(status):
         f"tension    {status.get('tension', 0):.2f}",
         f"volume     {volume}",
         f"level      peak {_db(status.get('peak_dbfs'), 'dBFS')}, "
-        f"rms {_db(status.get('rms_dbfs'), 'dBFS')}",
+        f"rms {_db(status.get('rms_dbfs'), 'dBFS')}, "
+        f"short-term {_db(status.get('short_term_lufs'), 'LUFS')}",
         f"underruns  {status.get('underruns', 0)}",
         "sensors    " + (", ".join(f"{k} {v}" for k, v in sensors.items()) or "none"),
         f"rendered   {status.get('blocks_rendered', 0)} blocks, "

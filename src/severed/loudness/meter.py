@@ -4,6 +4,7 @@ numpy and the compiled recursive filter only (no scipy, so it runs on the Pi)::
 
     lufs = integrated_loudness(audio, 48000)      # audio: (frames, channels)
     st = short_term_loudness(audio, 48000)        # one value per 100 ms, 3 s windows
+    live = LiveMeter(48000, 2, max_frames=2048)   # on the render thread: block by block
 
 K-weighting is two biquads: a high shelf (+4 dB above about 1.5 kHz, the head) and a
 high-pass (the RLB curve, about 38 Hz). Their coefficients are derived from the
@@ -141,3 +142,66 @@ def momentary_loudness(audio, sample_rate):
     powers = block_powers(audio, sample_rate)
     with np.errstate(divide="ignore"):
         return OFFSET + 10.0 * np.log10(powers)
+
+
+class LiveMeter:
+    """Short-term loudness (the last 3 s) of what is played, block by block: for
+    ``severed status``. Made for the render thread: after construction it allocates
+    nothing; each block is K-weighted into a buffer of its own by the compiled
+    biquads and its sum of squares kept in a ring covering at least 3 s::
+
+        meter = LiveMeter(48000, 2, max_frames=2048)
+        meter.process(block)       # every block played
+        meter.lufs                 # -inf until something is heard
+
+    The window is whole blocks (3 s and less than one block more). Channels are
+    weighted 1 (left, right, centre: what severed plays)."""
+
+    def __init__(self, sample_rate, channels, max_frames, window_s=SHORT_TERM_S):
+        self.stages = []
+        for b, a in k_weighting(sample_rate):
+            stage = IIRCore(2, channels)
+            stage.set_coeffs(b, a)
+            self.stages.append(stage)
+        self.window = int(round(window_s * sample_rate))
+        self._buf = np.zeros((max_frames, channels), np.float32)
+        size = self.window // 16 + 2  # blocks of 16 frames at the least
+        self._energy = np.zeros(size)
+        self._frames = np.zeros(size, np.int64)
+        self._head = self._count = 0
+        self._sum = 0.0
+        self._sum_frames = 0
+        self.lufs = SILENCE
+
+    def process(self, block):
+        n = len(block)
+        if n == 0:
+            return
+        first, second = self.stages
+        if n > len(self._buf):  # a block larger than promised: measure its head only
+            n = len(self._buf)
+        buf = self._buf[:n]
+        first.run(np.ascontiguousarray(block[:n]), buf, n)
+        second.run(buf, buf, n)
+        flat = buf.reshape(-1)
+        energy = float(np.dot(flat, flat))
+        size = len(self._energy)
+        slot = (self._head + self._count) % size
+        if self._count == size:  # full: the oldest goes (cannot happen with 16+ frames)
+            self._drop_oldest()
+            slot = (self._head + self._count) % size
+        self._energy[slot], self._frames[slot] = energy, n
+        self._count += 1
+        self._sum += energy
+        self._sum_frames += n
+        while self._count > 1 and self._sum_frames - self._frames[self._head] >= self.window:
+            self._drop_oldest()
+        self.lufs = (power_to_lufs(self._sum / self._sum_frames)
+                     if self._sum_frames >= self.window else SILENCE)
+
+    def _drop_oldest(self):
+        self._sum -= self._energy[self._head]
+        self._sum_frames -= int(self._frames[self._head])
+        self._head = (self._head + 1) % len(self._energy)
+        self._count -= 1
+        self._sum = max(self._sum, 0.0)
