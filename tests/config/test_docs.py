@@ -36,6 +36,7 @@ def test_choices_in_the_doc_match_the_schema():
     assert "| `sample_rate` | integer | `48000` | 44100, 48000, 88200, 96000 |" in DOC
     assert "auto, lgpio, rpigpio, pigpio, native, mock" in DOC
     for kind, d in site.KIND_DEFAULTS.items():
-        row = (f"| {kind} | {d['pull']} | {d['active_state']} | {d['debounce_s']:g} | "
+        row = (f"| {kind} | {d['pull']} | {d['active_state']} | {d['debounce']} | "
+               f"{d['debounce_s']:g} | "
                f"{d['warmup_s']:g} | {d['merge_s']:g} | {d['flap_limit']} |")
         assert row in DOC

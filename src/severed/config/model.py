@@ -31,7 +31,10 @@ class SensorSpec:
     pin: int  # BCM number
     pull: str = "up"  # up | down | none
     active_state: str = "low"  # the pin level that means active (door closed, motion, pressed)
-    debounce_s: float = 0.05  # the level must be stable this long to count
+    debounce_s: float = 0.05  # the bounce window (see debounce)
+    # stable: a level counts once stable for debounce_s; first_edge: a change counts at
+    # once and the pin is not looked at again for debounce_s (a reed switch's bounces)
+    debounce: str = "stable"
     hold_s: float = 0.0  # an active state lasts at least this long
     warmup_s: float = 0.0  # edges ignored this long after start (PIRs: 60)
     merge_s: float = 0.0  # active bursts closer than this merge into one

@@ -105,12 +105,18 @@ HOURS_FIELDS = (
     Field("fade_s", float, 30.0, min=0.0, max=600.0, doc="fade in/out at open/close"),
 )
 
+DEBOUNCE_MODES = ("stable", "first_edge")
+
 SENSOR_FIELDS = (
     Field("kind", str, None, choices=SENSOR_KINDS, required=True, doc="what is wired"),
     Field("pin", int, None, required=True, doc="BCM GPIO number, 0..27"),
     Field("pull", str, None, choices=("up", "down", "none"), doc="internal pull resistor"),
     Field("active_state", str, None, choices=("low", "high"), doc="pin level meaning active"),
-    Field("debounce_s", float, None, min=0.0, max=5.0, doc="stable this long to count"),
+    Field("debounce_s", float, None, min=0.0, max=5.0,
+          doc="bounce window: stable this long to count, or ignored after a first edge"),
+    Field("debounce", str, None, choices=DEBOUNCE_MODES,
+          doc="stable: counts once stable for debounce_s; first_edge: counts at once, "
+              "then ignores the pin for debounce_s (door: first_edge, others: stable)"),
     Field("hold_s", float, 0.0, min=0.0, max=600.0, doc="an active state lasts at least this"),
     Field("warmup_s", float, None, min=0.0, max=600.0, doc="edges ignored after start"),
     Field("merge_s", float, None, min=0.0, max=600.0, doc="active bursts this close merge"),
@@ -124,23 +130,26 @@ SENSOR_FIELDS = (
 
 #: Defaults that depend on the kind of sensor (keys absent from the file).
 KIND_DEFAULTS = {
-    # A reed switch to GND with the internal pull-up: closed reads low.
-    "door": dict(pull="up", active_state="low", debounce_s=0.05, warmup_s=0.0, merge_s=0.0,
-                 flap_limit=20, stuck_after_s=0.0),
+    # A reed switch to GND with the internal pull-up: closed reads low. Its first
+    # contact is the door's move, reported at once (a 50 ms stable-for would spend the
+    # whole 50 ms a visitor may wait for the ding); its bounces, a few ms of chatter,
+    # fall inside the 50 ms after it and are ignored.
+    "door": dict(pull="up", active_state="low", debounce_s=0.05, debounce="first_edge",
+                 warmup_s=0.0, merge_s=0.0, flap_limit=20, stuck_after_s=0.0),
     # An HC-SR501 drives its output high on motion; it needs about a minute to settle
     # after power-up, and re-triggers in bursts that are one presence. Motion reported
     # without a break for 10 minutes is a fault, not a visitor: twice the longest hold
     # of an HC-SR501 (its pot at maximum, 300 s), five times the longest ride; a PIR
     # stuck high then no longer holds the show in a scene (guards ignore a faulted
     # sensor, so the show falls back to its timers).
-    "pir": dict(pull="down", active_state="high", debounce_s=0.1, warmup_s=60.0, merge_s=3.0,
-                flap_limit=20, stuck_after_s=600.0),
+    "pir": dict(pull="down", active_state="high", debounce_s=0.1, debounce="stable",
+                warmup_s=60.0, merge_s=3.0, flap_limit=20, stuck_after_s=600.0),
     # Visitors mash buttons: five presses a second (100 changes in 10 s) is play, not
     # a fault, while a chattering contact (50 counted changes a second) still trips.
-    "button": dict(pull="up", active_state="low", debounce_s=0.02, warmup_s=0.0, merge_s=0.0,
-                   flap_limit=150, stuck_after_s=0.0),
-    "input": dict(pull="up", active_state="low", debounce_s=0.05, warmup_s=0.0, merge_s=0.0,
-                  flap_limit=20, stuck_after_s=0.0),
+    "button": dict(pull="up", active_state="low", debounce_s=0.02, debounce="stable",
+                   warmup_s=0.0, merge_s=0.0, flap_limit=150, stuck_after_s=0.0),
+    "input": dict(pull="up", active_state="low", debounce_s=0.05, debounce="stable",
+                  warmup_s=0.0, merge_s=0.0, flap_limit=20, stuck_after_s=0.0),
 }
 
 

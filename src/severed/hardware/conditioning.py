@@ -10,12 +10,25 @@ raw edges and asks for time-driven outcomes::
 
 Rules, per sensor (``severed.config.model.SensorSpec``):
 
-* **debounce** (``debounce_s``): a level counts once it has been stable for
-  ``debounce_s``. The event's ``t`` is that moment (edge time + ``debounce_s``): the
-  first instant at which it could be known. Every event is stamped with the time it
-  became decidable, never earlier, so an offline render that polls up to the end of
-  the next block gets each event at its exact sample, and events come out in time
-  order.
+* **debounce** (``debounce``, ``debounce_s``), one of two rules:
+
+  - ``stable``: a level counts once it has been stable for ``debounce_s``. The event's
+    ``t`` is that moment (edge time + ``debounce_s``): the first instant at which it
+    could be known.
+  - ``first_edge`` (the door's default): a change counts at once, stamped with its own
+    edge, and the pin is then not looked at for ``debounce_s`` (a lockout): the
+    bounces of a reed switch, a few ms of chatter after its first contact, fall
+    inside it and are nothing. At the end of the lockout the level is looked at
+    again: if it is back where it was (a real change within the lockout, or a glitch)
+    that counts then, with a lockout of its own. A door reaches the show with no
+    delay at all, where a 50 ms stable-for spent the whole 50 ms a visitor may wait
+    for the sound; the price is that a spike on the line is reported (as a change and
+    its return ``debounce_s`` later), so a long, noisy cable wants ``stable`` (or the
+    capacitor hardware/README.md suggests).
+
+  Every event is stamped with the time it became decidable, never earlier, so an
+  offline render that polls up to the end of the next block gets each event at its
+  exact sample, and events come out in time order.
 * **hold** (``hold_s``): an active state is reported for at least ``hold_s``; the
   inactive event waits for the end of the hold (and is dropped if the sensor is
   active again by then).
@@ -55,9 +68,9 @@ An edge stamped earlier than the last time seen is treated as happening at that 
 
 Each sensor that keeps its name keeps its state: its level, what the show was last
 told, a fault or quarantine in force, the counted changes. Only the deadlines move to
-the new settings (a pending level is due ``debounce_s`` after its raw edge; an end of
-hold, merge, stuck or quarantine is recomputed from when it began), none earlier than
-``t``. Nothing is reported anew; what the new settings make due at once (a hold
+the new settings (a pending level is due ``debounce_s`` after its raw edge, at once
+under ``first_edge``; an end of lockout, hold, merge, stuck or quarantine is recomputed
+from when it began), none earlier than ``t``. Nothing is reported anew; what the new settings make due at once (a hold
 shortened below the time already held) comes from the next poll, stamped ``t``. A PIR
 that was warming up goes on warming up to its (new) end; one that had settled does not
 start again. A sensor that is new starts as at start-up (its warm-up begins at ``t``,
@@ -81,6 +94,7 @@ class _Sensor:
         self.on_t = start_t  # when the reported active state began
         self.pending_level = None  # a level waiting out its debounce ...
         self.pending_at = None  # ... until this time
+        self.locked_until = None  # first_edge: the pin is not looked at before this
         self.stop_at = None  # a deferred inactive event (hold, merge)
         self.stuck_at = None  # when the current active level becomes "stuck"
         self.stuck = False
@@ -99,7 +113,8 @@ class _Sensor:
             return self.quarantine_until
         if self.warm_until is not None:
             return self.warm_until
-        times = [x for x in (self.pending_at, self.stop_at, self.stuck_at) if x is not None]
+        times = [x for x in (self.pending_at, self.locked_until, self.stop_at, self.stuck_at)
+                 if x is not None]
         return min(times) if times else None
 
     def fire(self, t, out):
@@ -114,6 +129,11 @@ class _Sensor:
         if self.pending_at is not None and self.pending_at <= t:
             level, self.pending_level, self.pending_at = self.pending_level, None, None
             self._stable_change(t, level, out)
+        if self.locked_until is not None and self.locked_until <= t:
+            # The lockout is over: a level that moved meanwhile counts now.
+            self.locked_until = None
+            if self.raw != self.stable:
+                self._stable_change(t, self.raw, out)
         if self.stop_at is not None and self.stop_at <= t:
             self.stop_at = None
             self.reported = 0
@@ -139,6 +159,8 @@ class _Sensor:
             return
         if self.quarantine_until is not None:
             return
+        if self.locked_until is not None:
+            return  # a bounce after a first edge; the level is looked at when it ends
         if level == self.stable:
             self.pending_level = self.pending_at = None  # bounced back: nothing happened
         else:
@@ -162,13 +184,20 @@ class _Sensor:
 
     def _set_pending(self, level, since):
         self.pending_level = level
-        self.pending_at = since + self.spec.debounce_s
+        self.pending_at = since + self._settle_s(self.spec)
+
+    @staticmethod
+    def _settle_s(spec):
+        """How long a new level waits before it counts."""
+        return 0.0 if spec.debounce == "first_edge" else spec.debounce_s
 
     # ------------------------------------------------------------- transitions
 
     def _stable_change(self, t, level, out):
         self.stable, self.stable_since = level, t
         spec = self.spec
+        if spec.debounce == "first_edge" and spec.debounce_s > 0:
+            self.locked_until = t + spec.debounce_s
         if level:
             if self.stop_at is not None:
                 self.stop_at = None  # back within hold/merge: still the same event
@@ -192,8 +221,10 @@ class _Sensor:
 
     def _adopt_raw(self, t, out):
         """Take the current raw level as if it had just been seen (after warm-up or
-        quarantine): it counts once stable for debounce_s since it last changed."""
+        quarantine): it counts once stable for debounce_s since it last changed (at once
+        under first_edge, which then locks out as for any change)."""
         self.pending_level = self.pending_at = None
+        self.locked_until = None
         if self.raw != self.stable:
             self._set_pending(self.raw, self.raw_since)
             self.pending_at = max(self.pending_at, t)
@@ -224,7 +255,15 @@ class _Sensor:
         new.changes = list(self.changes)
         old = self.spec
         if self.pending_level is not None:
-            new.pending_at = max(self.raw_since + spec.debounce_s, t)
+            new.pending_at = max(self.raw_since + self._settle_s(spec), t)
+        if self.locked_until is not None:
+            if spec.debounce == "first_edge":
+                new.locked_until = max(self.stable_since + spec.debounce_s, t)
+            else:  # no lockout under the new rule: the current level waits its debounce
+                new.locked_until = None
+                if self.raw != self.stable:
+                    new.pending_level = self.raw
+                    new.pending_at = max(self.raw_since + spec.debounce_s, t)
         if self.stop_at is not None:
             # The active state ended at stable_since; it is reported ended after the
             # (new) merge and hold.
