@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "severed.commands.loudness",
     "severed.commands.devices",
     "severed.commands.maintenance",
+    "severed.commands.fleet",
 )
 
 

@@ -1,9 +1,12 @@
 """Faults around a group of booths on a real Mosquitto: the broker killed and started
 again, the leader killed, a member restarted. The sound never waits for any of it."""
 
+import os
+import subprocess
+import sys
 import time
 
-from conftest import wait_for
+from conftest import PASSWORDS, wait_for
 
 
 def fleet_of(booth):
@@ -91,3 +94,21 @@ def test_leader_lost_then_a_member_restarts(booths, watcher):
     rejoin = [r for r in office.records()[last_start:] if r["type"] == "scene"]
     assert rejoin[0]["to"] == "down" and rejoin[0]["at"] == changes[0]["at"]
     assert role(office) == "member"
+
+    # A technician on any booth sees them all, the dead one too.
+    env = dict(os.environ, SEVERED_MQTT_PASSWORD=PASSWORDS["technician"])
+    listing = subprocess.run([sys.executable, "-m", "severed", "fleet", "--config",
+                              str(corridor.config)], env=env, capture_output=True, text=True,
+                             timeout=20)
+    assert listing.returncode == 0, listing.stderr
+    rows = {line.split()[0]: line.split() for line in listing.stdout.splitlines()[1:]}
+    assert rows["elevator"][1] == "OFFLINE"
+    assert rows["corridor"][1:5] == ["online", "down", "floor", "leader"]
+    assert rows["office"][1:5] == ["online", "down", "floor", "member"]
+    assert rows["office"][6] == "0"  # underruns
+    wrong = subprocess.run([sys.executable, "-m", "severed", "fleet", "--config",
+                            str(corridor.config)], env=dict(env, SEVERED_MQTT_PASSWORD="x"),
+                           capture_output=True, text=True, timeout=20)
+    assert wrong.returncode == 1
+    assert "severed: error: broker 127.0.0.1:" in wrong.stderr
+    assert "refused the login" in wrong.stderr
