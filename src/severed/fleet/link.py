@@ -82,7 +82,7 @@ class BoothLink:
         self._last_state = None
         self._state_due = 0.0
         self._hello_due = 0.0
-        self._pending_until = 0.0  # wall time the leader's last published change starts
+        self._pending = (None, None, 0.0)  # the leader's last change: to, reason, start
         self._early = []  # group scene messages heard before the join window closed
         self._warned_scenes = set()
         self.conn = Connection(cfg, will=(f"{self.base}/status", "offline"),
@@ -376,7 +376,10 @@ class BoothLink:
                 self.loop.post(Event(0.0, "cmd.scene", data={
                     "scene": change.to, "crossfade_s": change.crossfade_s}))
             elif self.group.leader(self.clock()) == self.group.me:
-                if self.wall() >= self._pending_until:  # a timer re-firing before its start
+                to, reason, at = self._pending
+                # The machine stays in its scene until the change starts, so a timer
+                # fires again every block until then: that is the same change.
+                if (change.to, change.reason) != (to, reason) or self.wall() >= at:
                     self._decide(change.to, change.source, change.crossfade_s, change.reason)
             elif change.reason == "cmd.scene":
                 self.conn.publish(f"{self.gbase}/request", json.dumps(
@@ -392,7 +395,7 @@ class BoothLink:
                                  retain=True):
             self.loop.post(Event(0.0, "cmd.scene", data={"scene": scene}))
             return
-        self._pending_until = at
+        self._pending = (scene, reason, at)
         if self.group.news(message):
             self._schedule(message)
 

@@ -75,6 +75,13 @@ def _connack_text(code):
     return _REFUSED.get(value, f"the broker refused the connection (code {code})")
 
 
+def _loss_text(code):
+    """Why paho lost the connection (an int in 1.6, a ReasonCode in 2.x)."""
+    if hasattr(code, "is_failure"):
+        return str(code).lower()
+    return _paho().error_string(code).rstrip(".").lower()
+
+
 class Connection:
     """One MQTT connection for a booth or a tool (see the module docstring).
 
@@ -175,7 +182,8 @@ class Connection:
         was = self.connected
         self.connected = False
         if was:
-            self.on_disconnect(f"connection lost (code {code})" if code else "disconnected")
+            self.on_disconnect(f"the connection dropped: {_loss_text(code)}" if code
+                               else "disconnected")
 
     def _subscribed(self, mid, codes):
         # SUBACK: 0x80 for a topic the broker refused (1.6 passes ints, 2.x ReasonCodes).
