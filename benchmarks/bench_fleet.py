@@ -206,12 +206,11 @@ class Member:
         from severed.config.model import AudioConfig, SiteConfig
         from severed.fleet.link import BoothLink
         from severed.fleet.settings import FleetConfig
-        from severed.hardware.sinks import NullSink
         from severed.loop import RenderLoop
 
         site = SiteConfig(name=name, audio=AudioConfig(device="null"))
         self.name = name
-        self.sink = NullSink(site.audio.sample_rate, realtime=True)
+        self.sink = LateCounter(site.audio.sample_rate)
         self.loop = RenderLoop(show, site, self.sink, live=True)
         self.stop_render = threading.Event()
         self.thread = threading.Thread(target=self.loop.run,
@@ -272,7 +271,7 @@ def bench_alignment(root, changes):
             scheduled.append((max(heard) - min(heard)) * 1000)
             actual.append((max(truth) - min(truth)) * 1000)
             late += sum(1 for _, r in played if "late_ms" in r)
-        underruns = sum(m.loop.status()["underruns"] for m in members)
+        late_blocks = sum(m.sink.late for m in members)
     finally:
         for m in members:
             m.close()
@@ -280,7 +279,7 @@ def bench_alignment(root, changes):
     say(f"1. group scene change, 3 members, spread of their scheduled starts (event logs): "
         f"{summary(scheduled)}")
     say(f"   ... and of the times their sinks really play the first frame: {summary(actual)}; "
-        f"late members {late}; underruns {underruns}")
+        f"members too late for their frame {late}; blocks written late {late_blocks}")
     return scheduled, actual
 
 
