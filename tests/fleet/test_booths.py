@@ -38,7 +38,7 @@ def test_status_state_commands_and_a_group_change(booths, watcher, broker):
         assert group["role"] == ("leader" if name == "elevator" else "member")
     state = tech.last_json("severed/office/state")
     assert state["scene"] == "up" and state["show"] == "floor"
-    assert state["underruns"] == 0 and state["sensors"] == {"door": "inactive"}
+    assert state["underruns"] == 0 and state["sensors"] == {"door": "open"}
 
     # A late subscriber gets the retained status and state at once.
     late = Watcher(broker, topics=("severed/+/status", "severed/+/state")).wait_connected()
