@@ -442,6 +442,7 @@ class RenderLoop:
             "rms_dbfs": round(self.rms_dbfs, 1),
             "short_term_lufs": (round(self.loudness_meter.lufs, 1)
                                 if math.isfinite(self.loudness_meter.lufs) else None),
+            "loudness_unmeasured": list(self.engine.loudness_unmeasured),
             "limiter_db": round(self.engine.master.limiter.reduction_db, 1),
             "render_ms_max": round(self.render_s_max * 1000, 2),
             "show": self.show.name,

@@ -81,6 +81,7 @@ def test_scenes_play_at_their_targets_once_measured(tmp_path):
     assert by["a"].gain_db == pytest.approx(-20.0 - by["a"].measured_lufs)
     loop, audio = play(tones(), cache, 40.0)
     assert loop.engine.scenes["c"].loudness_gain == 1.0
+    assert loop.status()["loudness_unmeasured"] == []
     assert integrated_loudness(audio[2 * SR:19 * SR], SR) == pytest.approx(-20.0, abs=0.2)
     assert integrated_loudness(audio[22 * SR:], SR) == pytest.approx(-30.0, abs=0.5)
 
@@ -107,6 +108,7 @@ def test_without_a_measurement_a_scene_plays_at_unit_gain_and_one_warning_says_s
     caplog.set_level(logging.WARNING, logger="severed.loudness")
     loop, audio = play(tones(), Cache(tmp_path / "empty"), 5.0)
     assert loop.engine.scenes["a"].loudness_gain == 1.0
+    assert loop.status()["loudness_unmeasured"] == ["a", "b"]  # for severed doctor
     unit, _ = calibration.render_scene(tones(), "a", Cache(None), seconds=5.0)
     assert integrated_loudness(audio[2 * SR:], SR) == pytest.approx(
         integrated_loudness(unit[2 * SR:], SR), abs=0.02)

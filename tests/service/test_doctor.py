@@ -76,7 +76,8 @@ def pi(tmp_path, *, config_txt="dtparam=audio=off\ndtoverlay=hifiberry-dacplus\n
     the_site = site(tmp_path, pins, device, dac)
     return Context(config_path=the_site.path, loader=lambda path: (the_site, SHOW),
                    status=status or (lambda: {"pin_factory": "LGPIOFactory",
-                                              "scene": "outie", "underruns": 0}),
+                                              "scene": "outie", "underruns": 0,
+                                              "loudness_unmeasured": []}),
                    asound_cards=str(tmp_path / "cards"),
                    config_txt=(str(tmp_path / "firmware-config.txt"),
                                str(tmp_path / "config.txt")),
@@ -318,3 +319,12 @@ def test_onboard_audio_judged_by_the_last_uncommented_line():
     assert not onboard_audio_on(stock + "# --- severed ---\ndtparam=audio=off\n")
     assert not onboard_audio_on("#dtparam=audio=on\n")
     assert onboard_audio_on("dtparam=audio=off\ndtparam=audio = on  # back on\n")
+
+
+def test_scenes_not_measured_for_loudness_are_a_warning_with_the_fix(tmp_path):
+    status = {"pin_factory": "LGPIOFactory", "scene": "outie", "underruns": 0,
+              "loudness_unmeasured": ["innie", "outie"]}
+    got = results(pi(tmp_path, status=lambda: status))["loudness"]
+    assert got.status == "warn"
+    assert got.message.startswith("scenes innie, outie play at their layers' gains")
+    assert "severed precompute" in got.fix

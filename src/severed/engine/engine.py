@@ -43,6 +43,7 @@ class Engine:
                                          max_frames=max_frames, seed=seed, mains_hz=mains_hz,
                                          cache=recorder, show_dir=show_dir)
             self.fetched[name] = tuple(recorder.keys) if recorder is not None else None
+        self.loudness_unmeasured = ()  # scenes whose target is not measured yet (loudness)
         self.current = None
         self._heard = []  # the scenes heard in the block being rendered
         # Stereo width of the whole output: 1 as rendered, 0 mono (a scene with

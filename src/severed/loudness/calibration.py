@@ -135,6 +135,7 @@ def apply(engine, cache, warn=True):
         engine.scenes[result.scene].set_loudness_gain_db(result.gain_db)
         if result.measured_lufs is None:
             missing.append(result.scene)
+    engine.loudness_unmeasured = tuple(missing)
     if missing and warn:
         log.warning("loudness: no calibration for scene%s %s of show %s in the cache "
                     "(%s): %s at %s layers' gains, not at %s loudness_lufs; run "

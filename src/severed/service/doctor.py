@@ -369,6 +369,22 @@ def check_daemon(ctx):
     return ok(f"severed playing scene {status.get('scene')}, no underruns")
 
 
+def check_loudness(ctx):
+    status = ctx.daemon_status()
+    if status is None:
+        return skip("severed is not running (systemctl start severed)")
+    missing = status.get("loudness_unmeasured")
+    if missing is None:
+        return Result("warn", "the daemon did not report its loudness calibration", "")
+    if missing:
+        return Result("warn", f"scene{'s' if len(missing) > 1 else ''} "
+                              f"{', '.join(missing)} play at their layers' gains, not at "
+                              "their loudness_lufs: not measured yet",
+                      "sudo -u severed severed precompute --config "
+                      "/etc/severed/severed.toml, then severed reload")
+    return ok("every scene with a loudness_lufs plays at it (measured)")
+
+
 def check_fleet(ctx):
     from severed.fleet.report import doctor_result
 
@@ -500,6 +516,7 @@ CHECKS = (
     ("sound card", check_sound_card),
     ("DAC overlay", check_dac_overlay),
     ("daemon", check_daemon),
+    ("loudness", check_loudness),
     ("fleet", check_fleet),
     ("pin factory", check_pin_factory),
     ("pins", check_pins),
