@@ -175,7 +175,7 @@ class CheckingLog:
     the record's reason (an event type, or "after N s" no earlier than N s in)."""
 
     def __init__(self, show):
-        from severed.loop import _journal  # the journal line the daemon writes too
+        from severed.eventlog import _journal  # the journal line the daemon writes too
         self._journal = _journal
         self.show = show
         self.counts = Counter()
