@@ -213,3 +213,24 @@ def test_audio_other_layers_fetch_is_rendered_too(tmp_path, show_file, capsys,
                             48000) == "present"
     code, out, _ = run(["--show", show, "--cache", cache_dir, "--prune"], capsys)
     assert "0 rendered, 4 present" in out and "pruned 0 files" in out
+
+
+def test_loudness_measuring_shows_on_the_one_progress_bar(monkeypatch, capsys):
+    # A first run printed a line per scene measured, under the bar; now the bar names it.
+    from types import SimpleNamespace
+
+    from severed.commands import precompute
+    from severed.loudness import calibration
+
+    def calibrate(show, cache, progress, **settings):
+        for scene in ("outie", "innie"):
+            progress(scene)
+        return []
+
+    monkeypatch.setattr(calibration, "calibrate", calibrate)
+    monkeypatch.setattr(calibration, "note_paths", lambda show, cache, **s: [])
+    site = SimpleNamespace(audio=SimpleNamespace(sample_rate=48000, channels=2), mains_hz=50)
+    shown = []
+    assert precompute._calibrate(None, site, None, [], bar=shown.append) == []
+    assert shown == ["loudness of scene outie", "loudness of scene innie"]
+    assert capsys.readouterr().err == ""

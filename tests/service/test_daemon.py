@@ -1,5 +1,6 @@
 """The daemon end to end, as a process: simulated sensors, a real systemd notify
-socket, the control socket, signals. No sound card here, so it plays into a WAV file."""
+socket, the control socket, signals. It plays into a WAV file (the site says so),
+whatever sound card this machine has."""
 
 import json
 import os
@@ -48,13 +49,27 @@ def messages(sock, until, stop_when=None):
     return got
 
 
+def site_playing_into(tmp_path):
+    """The dev site, but written into out.wav whatever sound card this machine has (a
+    laptop's ALSA default would otherwise take the sound, and the file never come)."""
+    from severed.commands.common import dev_site_path
+
+    text = open(dev_site_path()).read()
+    assert '\n[audio]\n' in text
+    site = tmp_path / "dev-site-into-wav.toml"
+    site.write_text(text.replace("\n[audio]\n", f'\n[audio]\ndevice = '
+                                                f'"wav:{tmp_path / "out.wav"}"\n'))
+    return site
+
+
 def start(tmp_path, *args, notify=None):
     env = dict(os.environ, SEVERED_CONTROL=str(tmp_path / "control.sock"))
     env.pop("NOTIFY_SOCKET", None)
     if notify:
         env["NOTIFY_SOCKET"] = notify
-    cmd = [sys.executable, "-m", "severed", "run", "--out", str(tmp_path / "out.wav"),
-           "--state-dir", str(tmp_path / "state"), *args]
+    site = [] if "--config" in args else ["--config", str(site_playing_into(tmp_path))]
+    cmd = [sys.executable, "-m", "severed", "run", *site, "--state-dir",
+           str(tmp_path / "state"), *args]
     return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 

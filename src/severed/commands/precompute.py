@@ -157,9 +157,11 @@ def run(args):
                 _note(outcome, keep, failed, cache, rate, where, item, audio, what,
                       directory)
         collector.asked.clear()
+    measured = _calibrate(show, site, cache, failed, quiet=args.quiet,
+                          bar=(lambda label: bar.show(len(jobs), label))
+                          if bar is not None else None)
     if bar is not None:
         bar.done()
-    measured = _calibrate(show, site, cache, failed, quiet=args.quiet)
     if measured is not None:
         keep += measured
     for line in failed:
@@ -179,17 +181,23 @@ def run(args):
     return 1 if failed else 0
 
 
-def _calibrate(show, site, cache, failed, quiet=False):
+def _calibrate(show, site, cache, failed, quiet=False, bar=None):
     """Measure the loudness of every scene with a target that the cache does not know
     yet (severed.loudness.calibration) and print the gains; return the paths of the
-    show's loudness notes, or None when measuring failed (``failed`` says why)."""
+    show's loudness notes, or None when measuring failed (``failed`` says why).
+    ``bar(label)``: the progress bar to name each scene on, instead of a line each."""
     from severed.loudness import calibration
 
     audio = site.audio
     settings = dict(sample_rate=audio.sample_rate, channels=audio.channels,
                     mains_hz=site.mains_hz)
-    say = (lambda scene: None) if quiet else (lambda scene: print(
-        f"measuring the loudness of scene {scene}", file=sys.stderr))
+    if bar is not None:
+        say = lambda scene: bar(f"loudness of scene {scene}")  # noqa: E731
+    elif quiet:
+        say = lambda scene: None  # noqa: E731
+    else:
+        say = lambda scene: print(f"measuring the loudness of scene {scene}",  # noqa: E731
+                                  file=sys.stderr)
     try:
         results = calibration.calibrate(show, cache, progress=say, **settings)
         paths = calibration.note_paths(show, cache, **settings)

@@ -73,6 +73,7 @@ def run(args):
     if not socketpath.under_systemd():
         # Started by hand: say where the maintenance commands will find it.
         found = "severed status finds it" if control in socketpath.candidate_paths() \
+            or control == os.environ.get("SEVERED_CONTROL") \
             else f"use severed status --socket {control}"
         print(f"severed: {'simulating sensors; ' if simulate else ''}control socket "
               f"{control} ({found})"
