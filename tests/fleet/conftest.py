@@ -165,9 +165,11 @@ heartbeat_s = 5
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(5)
 
-    def stop(self):
+    def stop(self, wait=True):
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
             self.proc.send_signal(signal.SIGTERM)
+        if wait and self.proc is not None:
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -181,14 +183,17 @@ def booths(tmp_path, broker):
     until each answers on its control socket; all are stopped after the test."""
     made = []
 
-    def start(*names, **kwargs):
+    def start(*names, wait=True, **kwargs):
         new = [Booth(tmp_path, name, broker, **kwargs).start() for name in names]
         made.extend(new)
-        for booth in new:
-            booth.wait_ready()
+        if wait:
+            for booth in made:
+                booth.wait_ready()
         return new
 
     yield start
+    for booth in made:
+        booth.stop(wait=False)  # all fade out at once
     for booth in made:
         booth.stop()
 

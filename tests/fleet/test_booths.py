@@ -116,9 +116,25 @@ def _socket_reply(booth, **fields):
 
 
 def test_the_acl_keeps_booths_to_their_own_topics(booths, watcher, broker):
-    elevator, = booths("elevator", group=None)
-    tech = watcher().wait_connected()
+    elevator, = booths("elevator", group=None, extra="home_assistant = true\n")
+    tech = watcher(topics=("severed/#", "homeassistant/#")).wait_connected()
     wait_for(lambda: tech.last_json("severed/elevator/state"), 10, "elevator's state")
+
+    # Home Assistant: the booth as a device, and what it sets arrives as commands.
+    node = "homeassistant/{}/severed_elevator/{}/config"
+    select = wait_for(lambda: tech.last_json(node.format("select", "scene")), 5, "discovery")
+    assert select["options"] == ["up", "down"]
+    assert select["command_topic"] == "severed/elevator/set/scene"
+    assert select["availability_topic"] == "severed/elevator/status"
+    for component, obj in (("number", "volume"), ("switch", "mute"), ("sensor", "tension"),
+                           ("sensor", "underruns"), ("binary_sensor", "online")):
+        assert tech.last_json(node.format(component, obj))["unique_id"] == f"severed_elevator_{obj}"
+    tech.publish("severed/elevator/set/mute", "ON")
+    wait_for(lambda: tech.last_json("severed/elevator/state")["muted"] is True, 5, "mute")
+    tech.publish("severed/elevator/set/mute", "OFF")
+    tech.publish("severed/elevator/set/volume", "-12")
+    wait_for(lambda: tech.last_json("severed/elevator/state")["volume_db"] == -12.0
+             and tech.last_json("severed/elevator/state")["muted"] is False, 5, "volume")
 
     # Anonymous and a wrong password get nothing; a booth may not command another.
     anonymous = watcher(user="", password="")
@@ -136,7 +152,7 @@ def test_the_acl_keeps_booths_to_their_own_topics(booths, watcher, broker):
     wait_for(lambda: _reply(tech, "elevator", "p"), 5, "the technician's ping reply")
     time.sleep(0.3)
     assert _reply(tech, "elevator", "m") is None
-    assert elevator.status()["muted"] is False
+    assert elevator.status()["muted"] is False and elevator.status()["volume_db"] == -12.0
     assert tech.last_json("severed/elevator/state")["scene"] == "up"
     # Mosquitto's ACL file grants the subscription and delivers nothing.
     assert snoop.messages == []
@@ -146,7 +162,7 @@ def test_a_wrong_password_or_a_denied_topic_is_a_clear_message_not_a_crash(booth
     import subprocess
     import sys
 
-    bad, = booths("corridor", group=None, password="not-the-password")
+    bad, = booths("corridor", group=None, password="not-the-password", wait=False)
     # "stray" may log in, but the ACL gives it no group and its topics are another's.
     denied, = booths("stray", group="floor", leader="",
                      extra='base_topic = "severed/elevator"\n')
