@@ -139,6 +139,18 @@ def test_toml_syntax_error_names_file_and_line():
     assert p[0].startswith("site.toml:3: TOML syntax: Invalid value")
 
 
+def test_a_bracket_left_open_is_reported_where_it_opened():
+    # tomllib notices only where the next key begins: line 6 for a bracket of line 3.
+    p = problems('[site]\nname = "x"\nmains_hz = [50\n\n# a comment\nshow = "lumon"\n')
+    assert p == ["site.toml:3: TOML syntax: '[' opened on this line is not closed (the "
+                 "parser stopped at line 6, column 1: Unclosed array)"]
+
+
+def test_a_bad_value_inside_a_long_array_is_reported_at_the_value():
+    p = problems("[site]\nname = [\n  1,\n  nope,\n]\n")
+    assert p[0].startswith("site.toml:4: TOML syntax: Invalid value")
+
+
 def test_pin_used_twice_names_both_sensors():
     p = problems("""
         [sensors.door]

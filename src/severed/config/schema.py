@@ -174,9 +174,69 @@ def parse_toml(text, path):
         m = _AT_LINE.search(msg)
         if m:
             msg = _AT_LINE.sub("", msg)
-            raise ConfigError(f"{path}:{m.group(1)}: TOML syntax: {msg} "
-                              f"(column {m.group(2)})") from None
+            line, column = int(m.group(1)), int(m.group(2))
+            opened = unclosed_bracket(text, line, column)
+            if opened is not None and opened[0] != line and _runs_into_next(msg, text, line):
+                # The parser notices a missing ] or } only where the next key begins,
+                # lines later: point at the bracket left open instead.
+                raise ConfigError(f"{path}:{opened[0]}: TOML syntax: {opened[1]!r} opened "
+                                  f"on this line is not closed (the parser stopped at line "
+                                  f"{line}, column {column}: {msg})") from None
+            raise ConfigError(f"{path}:{line}: TOML syntax: {msg} "
+                              f"(column {column})") from None
         raise ConfigError(f"{path}: TOML syntax: {msg}") from None
+
+
+_KEY_LINE = re.compile(r"""^\s*(\[|[A-Za-z0-9_."'-]+\s*=)""")
+
+
+def _runs_into_next(msg, text, line):
+    """Whether a syntax error looks like a bracket left open: the parser says so, or
+    it stopped at what starts the next key or table (not at a bad value inside)."""
+    rows = text.split("\n")
+    return msg.startswith("Unclosed") or (
+        line <= len(rows) and _KEY_LINE.match(rows[line - 1]) is not None)
+
+
+def unclosed_bracket(text, line, column):
+    """(line, "[" or "{") of the outermost array or inline table still open at
+    ``line``:``column`` (1-based) of ``text``, or None. Strings, comments and table
+    headers are skipped; good enough to find a bracket someone forgot to close."""
+    stack = []
+    lines = text.split("\n")
+    quote = None  # the open string's delimiter: ", ', \"\"\" or '''
+    for number, row in enumerate(lines[:line], 1):
+        if number == line:
+            row = row[:max(0, column - 1)]
+        if quote is None and not stack and row.lstrip().startswith("["):
+            continue  # a table header: [a.b] or [[a]]
+        i = 0
+        while i < len(row):
+            ch = row[i]
+            if quote is not None:
+                if len(quote) == 1 and quote == '"' and ch == "\\":
+                    i += 2
+                    continue
+                if row.startswith(quote, i):
+                    i += len(quote)
+                    quote = None
+                    continue
+                i += 1
+                continue
+            if ch == "#":
+                break
+            if ch in "\"'":
+                quote = ch * 3 if row.startswith(ch * 3, i) else ch
+                i += len(quote)
+                continue
+            if ch in "[{":
+                stack.append((number, ch))
+            elif ch in "]}" and stack and "[{"["]}".index(ch)] == stack[-1][1]:
+                stack.pop()
+            i += 1
+        if quote is not None and len(quote) == 1:
+            quote = None  # a one-line string ends with its line (TOML says so)
+    return stack[0] if stack else None
 
 
 # ------------------------------------------------------------------ problem report
