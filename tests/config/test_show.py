@@ -343,7 +343,8 @@ def test_a_show_written_when_only_starts_counted_keeps_its_rise_with_a_warning()
     w = warnings[0]
     assert w.startswith("old.toml:4: tension.rise: warning: renamed rise_per_start: "
                         "write rise_per_start = 0.3."), w
-    assert "rise_per_s = 0.03 by default per second" in w and "rise_per_s = 0 keeps" in w
+    assert "by rise_per_s a second per sensor (0.03 unless set)" in w
+    assert "rise_per_s = 0 keeps the old model" in w
 
 
 def test_the_old_rise_with_its_new_name_is_an_error():

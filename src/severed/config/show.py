@@ -185,12 +185,11 @@ def _check_tension(raw, report):
         report.error(key, "the old name of rise_per_start: give only rise_per_start")
     else:
         values["rise_per_start"] = float(raw[OLD_RISE])
-        per_s = ("rise_per_s = "
-                 f"{values['rise_per_s']:g}" + ("" if "rise_per_s" in raw else " by default"))
+        per_s = f"{values['rise_per_s']:g}" + ("" if "rise_per_s" in raw else " unless set")
         report.warning(key, f"renamed rise_per_start: write rise_per_start = "
                        f"{raw[OLD_RISE]:g}. Tension now also rises while a tension sensor "
-                       f"is active ({per_s} per second, each sensor); rise_per_s = 0 "
-                       "keeps the old model, where only starts count")
+                       f"is active, by rise_per_s a second per sensor ({per_s}); "
+                       "rise_per_s = 0 keeps the old model, where only starts count")
     return values
 
 

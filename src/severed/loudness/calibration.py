@@ -117,10 +117,13 @@ def lookup(engine, cache):
     notes (measured_lufs None where there is none)."""
     out = []
     for name, key in engine_keys(engine).items():
-        note = cache.read_note(_note_label(name), key) if (cache and key) else None
+        note = (cache.read_note(_note_label(name), key)
+                if cache is not None and key is not None else None)
         measured = note.get("measured_lufs") if note else None
-        if isinstance(measured, str):  # JSON has no infinity: a silent scene
+        if measured == "-inf":  # JSON has no infinity: a silent scene
             measured = -math.inf
+        elif isinstance(measured, bool) or not isinstance(measured, (int, float)):
+            measured = None  # none, or a note not written by this code: measure again
         out.append(SceneLoudness(name, engine.scenes[name].spec.loudness_lufs,
                                  measured, key))
     return out
