@@ -47,9 +47,11 @@ def run(args):
     if config is None and not (simulate and not os.path.exists(DEFAULT_CONFIG)):
         config = DEFAULT_CONFIG
     site, show, scenario = load_inputs(config, args.show, scenario_path)
+    by_hand = not socketpath.under_systemd()
     control = args.control or socketpath.daemon_path()
     state_dir = args.state_dir
-    if not socketpath.under_systemd():
+    log_path = None
+    if by_hand:
         if control == socketpath.hand_started_path():
             # Before anything is written there: a directory someone else made first
             # must not receive our socket (nor our crash record).
@@ -57,31 +59,28 @@ def run(args):
         if simulate:
             # A laptop user cannot write /var/lib: keep the crash record with the socket.
             state_dir = state_dir or os.path.dirname(control)
-    log_path = None
-    if not socketpath.under_systemd():
         log_path = _log_to_file(os.path.join(os.path.dirname(control), socketpath.LOG_NAME))
     daemon = Daemon(site, show, config_path=config, simulate=simulate, scenario=scenario,
                     # Only a simulation may fall back to a file: a Pi without its DAC
                     # must wait for the card, not fill the SD card with a WAV.
-                    fallback_wav=args.out if simulate else None, control_path=control, state_dir=state_dir,
-                    seed=args.seed,
+                    fallback_wav=args.out if simulate else None, control_path=control,
+                    state_dir=state_dir, seed=args.seed,
                     # The service has a recordings directory; by hand, a relative name
                     # is taken from the directory `severed record` runs in.
-                    recordings_dir=RECORDINGS_DIR if socketpath.under_systemd() else None,
-                    log_path=log_path)
+                    recordings_dir=None if by_hand else RECORDINGS_DIR, log_path=log_path)
     daemon.install_signal_handlers()
-    if not socketpath.under_systemd():
-        # Started by hand: say where the maintenance commands will find it.
-        found = "severed status finds it" if control in socketpath.candidate_paths() \
-            or control == os.environ.get("SEVERED_CONTROL") \
-            else f"use severed status --socket {control}"
+    if by_hand:
+        # The terminal is all there is: say where the commands find it...
+        found = ("severed status finds it" if control in socketpath.candidate_paths()
+                 or control == os.environ.get("SEVERED_CONTROL")
+                 else f"use severed status --socket {control}")
         print(f"severed: {'simulating sensors; ' if simulate else ''}control socket "
               f"{control} ({found})"
               + (f"; scenario {scenario_path} ({scenario.duration_s:g} s)" if scenario else ""),
               file=sys.stderr)
     code = daemon.run()
-    if not socketpath.under_systemd() and daemon.loop is not None and daemon.sink is not None:
-        # By hand, the terminal is all there is: say where the sound went.
+    if by_hand and daemon.loop is not None and daemon.sink is not None:
+        # ... and, at the end, where the sound went.
         print(f"severed: {daemon.loop.t:.1f} s of sound went to {daemon.sink.description}",
               file=sys.stderr)
     return code

@@ -131,7 +131,8 @@ def status_line(status):
         parts.append(f"volume {status['volume_db']:+.1f} dB")
     parts.append(f"{int(status.get('underruns') or 0)} underruns")
     sensors = status.get("sensors") or {}
-    faulty = sorted(name for name, state in sensors.items() if state in ("fault", "quarantined", "stuck"))
+    faulty = sorted(name for name, state in sensors.items()
+                    if state in ("fault", "quarantined", "stuck"))
     faulty += [f for f in status.get("faults") or () if f not in faulty]
     parts.append("sensor faults: " + ", ".join(faulty) if faulty else "sensors ok")
     if status.get("safe_mode"):
