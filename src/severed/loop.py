@@ -24,6 +24,7 @@ from datetime import datetime
 
 import numpy as np
 
+from severed.engine.compiled import kernels
 from severed.engine.engine import Engine
 from severed.eventlog import EventLog
 from severed.hardware.conditioning import Conditioner
@@ -415,9 +416,8 @@ class RenderLoop:
     def _meter(self, block):
         if not len(block):
             return
-        flat = block.reshape(-1)
-        peak = max(float(flat.max()), -float(flat.min()))
-        rms = math.sqrt(float(np.dot(flat, flat)) / len(flat))
+        peak, energy = kernels.levels(block, len(block))  # one pass, compiled
+        rms = math.sqrt(energy / block.size)
         self.peak_dbfs = 20 * math.log10(peak) if peak > 1e-6 else METER_FLOOR_DB
         self.rms_dbfs = 20 * math.log10(rms) if rms > 1e-6 else METER_FLOOR_DB
         self.loudness_meter.process(block)

@@ -1,25 +1,26 @@
-"""A look-ahead peak limiter, vectorised over the block.
+"""A look-ahead peak limiter: the master's promise that no sample exceeds the ceiling.
 
 The ceiling is a promise to the DAC and the speakers: no output sample ever exceeds it.
 The gain is computed in dB for each frame (the loudest channel decides, so the stereo
-image does not shift) in three vectorised steps:
+image does not shift):
 
 1. ``a[k] = min(required[k .. k+L])``: a sliding minimum over the look-ahead window
    ``L``, so the gain is already down when a peak arrives;
-2. release: the gain may rise at most ``release_db_per_s``; as a recursion this is
-   ``a'[k] = min(a[k], a'[k-1] + r)``, which unrolls to a cumulative minimum;
+2. release: the gain may rise at most ``release_db_per_s``:
+   ``a'[k] = min(a[k], a'[k-1] + r)``;
 3. ``g[k] = mean(a'[k-L .. k])``: a moving average, so every gain change is a smooth
    ramp of ``L + 1`` samples. Each term of the mean is at or below ``required[k]``
    (its window covers ``k``), so the mean is too: the ceiling holds exactly.
 
 The output is delayed by ``L`` samples. A final clip at the ceiling catches rounding.
 When nothing near the ceiling is in the window and the gain is at rest, a block costs
-one copy.
+one copy. The per-frame work is the compiled kernel ``limit`` (kernels/limiter.c); this
+class owns its buffers.
 """
 
 import numpy as np
 
-FLOOR_DB = -60.0  # deepest gain reduction; keeps the dB arithmetic finite
+from severed.engine.compiled import kernels
 
 
 class Limiter:
@@ -29,97 +30,30 @@ class Limiter:
         self.ceiling = np.float32(10.0 ** (ceiling_db / 20.0))
         self.lookahead = max(1, int(round(sample_rate * lookahead_ms / 1000.0)))
         self.release_per_frame = release_db_per_s / sample_rate
-        L = self.lookahead
+        size = self.lookahead + max_frames
         # Input frames not yet output (the delay line), then the new block.
-        self._x = np.zeros((L + max_frames, channels), np.float32)
-        # Required gain (dB) of the frames in _x, and the released gain history:
-        # the L frames before the first frame whose gain is being computed.
-        self._req = np.zeros(L + max_frames, np.float64)
-        self._hist = np.zeros(L + max_frames, np.float64)
-        self._last = 0.0  # a'[k-1] for the release recursion
-        self._resting = True  # gain at 0 dB and no reduction left in the history
-        self._idx = np.arange(1, L + max_frames + 1, dtype=np.float64)
-        self._peak = np.zeros(L + max_frames, np.float32)
-        self.reduction_db = 0.0  # deepest reduction in the last block, for meters
+        self._x = np.zeros((size, channels), np.float32)
+        # Required and released gain (dB) of the last L frames, then of the block.
+        self._req = np.zeros(size)
+        self._hist = np.zeros(size)
+        self._pre = np.zeros(2 * size)  # scratch of the sliding minimum
+        self._suf = np.zeros(2 * size)
+        # The last released gain a'[k-1], at rest (0/1), the block's deepest reduction.
+        self._scalars = np.array([0.0, 1.0, 0.0])
+
+    @property
+    def reduction_db(self):
+        """Deepest gain reduction in the last block (dB, <= 0), for meters."""
+        return float(self._scalars[2])
 
     def reset(self):
         self._x[:] = 0
         self._req[:] = 0
         self._hist[:] = 0
-        self._last = 0.0
-        self._resting = True
-        self.reduction_db = 0.0
+        self._scalars[:] = (0.0, 1.0, 0.0)
 
     def process(self, block, frames):
         """Limit ``block[:frames]`` in place (the output is delayed by the look-ahead)."""
-        L = self.lookahead
-        x = self._x
-        new = x[L:L + frames]
-        new[:] = block[:frames]
-        # One cheap test decides the common case: nothing near the ceiling, gain at rest.
-        loud = max(new.max(), -new.min()) > self.ceiling
-        busy = loud or self._last < 0.0 or self._resting is False
-        if not busy:
-            block[:frames] = x[:frames]
-            self.reduction_db = 0.0
-            self._resting = True
-        else:
-            if self._resting:  # leaving rest: the history is all 0 dB
-                self._req[:L] = 0.0
-                self._hist[:L] = 0.0
-            peak = self._peak[L:L + frames]
-            np.maximum(np.abs(new[:, 0]), np.abs(new[:, -1]), out=peak)
-            for c in range(1, new.shape[1] - 1):
-                np.maximum(peak, np.abs(new[:, c]), out=peak)
-            self._limit(block, frames)
-            self._resting = self._last >= 0.0 and self._hist[frames:frames + L].min() >= 0.0
-        # Keep the last L frames of input (and, while limiting, of required and released
-        # gain) for the next block.
-        x[:L] = x[frames:frames + L]
-        if not self._resting:
-            self._req[:L] = self._req[frames:frames + L]
-            self._hist[:L] = self._hist[frames:frames + L]
-
-    def _limit(self, block, frames):
-        L = self.lookahead
-        n = L + frames
-        req = self._req
-        with np.errstate(divide="ignore"):
-            r = self.ceiling_db - 20.0 * np.log10(self._peak[L:n].astype(np.float64))
-        np.clip(r, FLOOR_DB, 0.0, out=req[L:n])
-        # 1. Sliding minimum over [k, k+L] for the frames whose whole window is known:
-        # output frames 0..frames-1 need a' at positions L..n-1 of the history buffer,
-        # i.e. a at input positions 0..frames-1 of this call, whose windows end by n-1.
-        a = _sliding_min(req[:n], L + 1)  # len frames
-        # 2. Release as a cumulative minimum, continuing from the previous block.
-        rel = self.release_per_frame
-        idx = self._idx[:frames]
-        released = np.minimum.accumulate(a - rel * idx) + rel * idx
-        np.minimum(released, self._last + rel * idx, out=released)
-        self._last = float(released[-1])
-        hist = self._hist
-        hist[L:n] = released
-        # 3. Moving average over L+1 values of the released gain.
-        c = np.cumsum(hist[:n])
-        g_db = np.empty(frames)
-        g_db[0] = c[L]
-        g_db[1:] = c[L + 1:n] - c[:frames - 1]
-        g_db /= (L + 1)
-        self.reduction_db = float(g_db.min())
-        gain = np.power(10.0, g_db / 20.0).astype(np.float32)
-        np.multiply(self._x[:frames], gain[:, None], out=block[:frames])
-        np.clip(block[:frames], -self.ceiling, self.ceiling, out=block[:frames])
-
-
-def _sliding_min(x, w):
-    """min(x[k:k+w]) for k in 0..len(x)-w, in O(len) (van Herk / Gil-Werman)."""
-    n = len(x)
-    out_len = n - w + 1
-    nb = -(-n // w)
-    pad = np.full(nb * w, np.inf)
-    pad[:n] = x
-    rows = pad.reshape(nb, w)
-    prefix = np.minimum.accumulate(rows, axis=1).ravel()
-    suffix = np.minimum.accumulate(rows[:, ::-1], axis=1)[:, ::-1].ravel()
-    k = np.arange(out_len)
-    return np.minimum(suffix[k], prefix[k + w - 1])
+        kernels.limit(block, frames, self._x, self._req, self._hist, self._pre, self._suf,
+                      self._scalars, self.lookahead, self.ceiling_db,
+                      self.release_per_frame)

@@ -12,7 +12,11 @@ Everything the show makes passes here last, in this order:
 - the look-ahead limiter holding every sample at or below the ceiling (-1 dBFS).
 """
 
+import math
+
 import numpy as np
+
+from severed.engine.compiled import kernels
 
 from severed.engine.dsp.filters import Biquad
 from severed.engine.dsp.modulation import linear_ramp
@@ -91,7 +95,7 @@ class Master:
         the only scene heard in the block, applied after the high-pass: a cut made
         before it would set the filter ringing, letting go of the lowest frequencies
         it was holding back (a thump of up to -30 dBFS after a sub-bass drone)."""
-        if not np.isfinite(block[:frames].sum()):
+        if not math.isfinite(kernels.levels(block, frames)[1]):
             # Last line of defence (layers are checked one by one): never let a NaN
             # into the high-pass, whose state would keep it for ever.
             np.nan_to_num(block[:frames], copy=False, nan=0.0, posinf=0.0, neginf=0.0)

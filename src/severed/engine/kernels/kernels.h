@@ -66,5 +66,7 @@ extern PyMethodDef sampler_methods[];
 extern PyMethodDef osc_methods[];
 extern PyMethodDef mix_methods[];
 extern PyMethodDef noise_methods[];
+extern PyMethodDef hum_methods[];
+extern PyMethodDef limiter_methods[];
 
 #endif

@@ -21,13 +21,6 @@ typedef struct {
     const float *level_curve;
 } MixGains;
 
-static inline float ramp_at(double g0, double g1, float step, long n)
-{
-    if (g0 == g1)
-        return (float)g1;
-    return (float)(n + 1) * step + (float)g0;
-}
-
 /* ---------------------------------------------------------------- perform routines */
 
 /* 1 if every sample of x[0..count) is finite. */
@@ -57,21 +50,34 @@ static void mix_perform(float *out, float *send, const float *buf, long frames,
                 send[i] += buf[i] * wet;
         return;
     }
+    /* Loop-invariant choices hoisted, so the loop below is plain arithmetic. */
+    const int dry_ramp = g->d0 != g->d1, wet_ramp = g->s0 != g->s1;
+    const float d0 = (float)g->d0, d1 = (float)g->d1, s0 = (float)g->s0, s1 = (float)g->s1;
     const float level = (float)g->level;
     const float dry_scale = (float)dry_const;   /* wet's scale while dry is steady */
+    const float *curve = g->level_curve;
     for (long n = 0; n < frames; n++) {
+        const float count = (float)(n + 1);
         float dry, wet_scale;
         if (steady_dry) {
             dry = dry_scale;
             wet_scale = dry_scale;
         } else {
-            dry = ramp_at(g->d0, g->d1, dry_step, n) *
-                  (g->level_curve ? g->level_curve[n] : level);
+            dry = (dry_ramp ? count * dry_step + d0 : d1) * (curve ? curve[n] : level);
             wet_scale = dry;
         }
-        float wet = ramp_at(g->s0, g->s1, wet_step, n) * wet_scale;
+        const float wet = (wet_ramp ? count * wet_step + s0 : s1) * wet_scale;
         const float *b = buf + n * channels;
         float *o = out + n * channels;
+        if (channels == 2) {    /* the common case, without an inner loop */
+            o[0] += b[0] * dry;
+            o[1] += b[1] * dry;
+            if (send) {
+                send[2 * n] += b[0] * wet;
+                send[2 * n + 1] += b[1] * wet;
+            }
+            continue;
+        }
         for (long c = 0; c < channels; c++)
             o[c] += b[c] * dry;
         if (send) {
@@ -154,7 +160,41 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(levels_doc,
+"levels(block, frames) -> (peak, sum of squares)\n--\n\n"
+"The largest magnitude and the sum of squares (in double) of block[:frames], float32\n"
+"(>= frames, C): one pass for meters; the sum is NaN or infinite when a sample is.");
+
+static PyObject *levels(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    Buf blk = {0};
+    Py_ssize_t frames;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "levels() takes block, frames");
+        return NULL;
+    }
+    if (buf_get(&blk, args[0], "f", 0, "levels: block") < 0)
+        return NULL;
+    if (arg_ssize(args[1], 0, buf_rows(&blk), "levels: frames", &frames) < 0) {
+        buf_release(&blk);
+        return NULL;
+    }
+    const float *x = blk.view.buf;
+    long count = (long)(frames * buf_cols(&blk));
+    float peak = 0.0f;
+    double sum = 0.0;
+    for (long i = 0; i < count; i++) {
+        float a = fabsf(x[i]);
+        peak = a > peak ? a : peak;
+        sum += (double)x[i] * (double)x[i];
+    }
+    buf_release(&blk);
+    return Py_BuildValue("(dd)", (double)peak, sum);
+}
+
 PyMethodDef mix_methods[] = {
+    {"levels", (PyCFunction)(void (*)(void))levels, METH_FASTCALL, levels_doc},
     {"mix_layer", (PyCFunction)(void (*)(void))mix_layer, METH_FASTCALL, mix_layer_doc},
     {NULL, NULL, 0, NULL},
 };

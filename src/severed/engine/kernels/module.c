@@ -10,6 +10,8 @@ static PyMethodDef *UNIT_TABLES[] = {
     osc_methods,
     mix_methods,
     noise_methods,
+    hum_methods,
+    limiter_methods,
 };
 
 #define N_UNITS (sizeof UNIT_TABLES / sizeof UNIT_TABLES[0])

@@ -105,75 +105,70 @@ static inline float table_read(const Tables *t, uint32_t phase, uint32_t offset)
 
 /* ---------------------------------------------------------------- perform routines */
 
-#define MIX_GROUP 32   /* voices mixed per pass (their plans sit on the stack) */
+#define MIX_GROUP 32   /* voices planned per pass (their plans sit on the stack) */
+#define CHUNK 128      /* frames per voice between mixing passes */
 
-static inline float voice_sample(const Tables *t, const VoicePlan *p, uint32_t phase,
-                                 float fade)
-{
-    float s = table_read(t, phase, p->offset);
-    if (p->crossfade) {
-        float old = table_read(t, phase, p->old_offset);
-        s = (s - old) * fade + old;
-    }
-    return s;
-}
-
-/* One voice into dst[0..frames). */
-static void osc_voice_perform(const Tables *t, const VoicePlan *p, long frames, float *dst)
+/* Frames [n0, n1) of one voice (of a block of `frames`) into dst[0..n1-n0), carrying
+ * its phase and increment in the plan. */
+static void osc_voice_perform(const Tables *t, VoicePlan *p, long n0, long n1, long frames,
+                              float *dst)
 {
     uint32_t phase = p->phase, inc = p->start;
-    const float inv = 1.0f / (float)frames;
-    for (long n = 0; n < frames; n++) {
-        dst[n] = voice_sample(t, p, phase, (float)(n + 1) * inv);
-        inc += p->slope;          /* increment of sample n: start + (n + 1) * slope */
-        phase += inc;
+    const uint32_t slope = p->slope, offset = p->offset, old_offset = p->old_offset;
+    if (!p->crossfade) {
+        for (long n = n0; n < n1; n++) {
+            dst[n - n0] = table_read(t, phase, offset);
+            inc += slope;         /* increment of sample n: start + (n + 1) * slope */
+            phase += inc;
+        }
+    } else {
+        const float inv = 1.0f / (float)frames;
+        for (long n = n0; n < n1; n++) {
+            float s = table_read(t, phase, offset);
+            float old = table_read(t, phase, old_offset);
+            float fade = (float)(n + 1) * inv;
+            dst[n - n0] = (s - old) * fade + old;
+            inc += slope;
+            phase += inc;
+        }
     }
+    p->phase = phase;
+    p->start = inc;
 }
 
 /* Voices p[0..count) summed into dst (frames, channels) with weights mix[v][c]:
- * dst = sum (add == 0) or dst += sum. Frame by frame, so each output sample is
- * written once; the sum runs over the voices in order, in float32. */
-static void osc_mix_perform(const Tables *t, const VoicePlan *p, int count, long frames,
+ * dst = sum (add == 0) or dst += sum, the sum over the voices in order, in float32.
+ * A chunk of each voice at a time goes through a small buffer on the stack. */
+static void osc_mix_perform(const Tables *t, VoicePlan *p, int count, long frames,
                             float *dst, long channels, const float *mix, int add)
 {
-    uint32_t phase[MIX_GROUP], inc[MIX_GROUP];
-    for (int v = 0; v < count; v++) {
-        phase[v] = p[v].phase;
-        inc[v] = p[v].start;
-    }
-    const float inv = 1.0f / (float)frames;
-    for (long n = 0; n < frames; n++) {
-        float acc[2] = {0.0f, 0.0f};
-        float fade = (float)(n + 1) * inv;
-        float *o = dst + n * channels;
-        if (channels <= 2) {
-            for (int v = 0; v < count; v++) {
-                float s = voice_sample(t, &p[v], phase[v], fade);
-                inc[v] += p[v].slope;
-                phase[v] += inc[v];
-                acc[0] += s * mix[v * channels];
-                if (channels == 2)
-                    acc[1] += s * mix[v * channels + 1];
-            }
-            if (add) {
-                o[0] += acc[0];
-                if (channels == 2)
-                    o[1] += acc[1];
+    float tmp[CHUNK];
+    for (long n0 = 0; n0 < frames; n0 += CHUNK) {
+        long n1 = n0 + CHUNK < frames ? n0 + CHUNK : frames, len = n1 - n0;
+        float *o = dst + n0 * channels;
+        for (int v = 0; v < count; v++) {
+            osc_voice_perform(t, &p[v], n0, n1, frames, tmp);
+            const float *g = mix + v * channels;
+            if (v == 0 && !add && channels == 2) {
+                const float g0 = g[0], g1 = g[1];
+                for (long n = 0; n < len; n++) {
+                    o[2 * n] = tmp[n] * g0;
+                    o[2 * n + 1] = tmp[n] * g1;
+                }
+            } else if (v == 0 && !add) {
+                for (long n = 0; n < len; n++)
+                    for (long c = 0; c < channels; c++)
+                        o[n * channels + c] = tmp[n] * g[c];
+            } else if (channels == 2) {
+                const float g0 = g[0], g1 = g[1];
+                for (long n = 0; n < len; n++) {
+                    o[2 * n] += tmp[n] * g0;
+                    o[2 * n + 1] += tmp[n] * g1;
+                }
             } else {
-                o[0] = acc[0];
-                if (channels == 2)
-                    o[1] = acc[1];
-            }
-        } else {
-            if (!add)
-                for (long c = 0; c < channels; c++)
-                    o[c] = 0.0f;
-            for (int v = 0; v < count; v++) {
-                float s = voice_sample(t, &p[v], phase[v], fade);
-                inc[v] += p[v].slope;
-                phase[v] += inc[v];
-                for (long c = 0; c < channels; c++)
-                    o[c] += s * mix[v * channels + c];
+                for (long n = 0; n < len; n++)
+                    for (long c = 0; c < channels; c++)
+                        o[n * channels + c] += tmp[n] * g[c];
             }
         }
     }
@@ -261,7 +256,7 @@ static PyObject *osc(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                                 (const float *)mix.view.buf + v0 * channels, v0 > 0);
             else
                 for (int k = 0; k < count; k++)
-                    osc_voice_perform(&t, &plans[k], (long)frames,
+                    osc_voice_perform(&t, &plans[k], 0, (long)frames, (long)frames,
                                       o + (v0 + k) * out.row_stride);
         }
     }

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from severed.engine.compiled import kernels
 from severed.engine.dsp.filters import Biquad
 from severed.engine.dsp.modulation import Drift
 from severed.engine.dsp.oscillators import Oscillator
@@ -118,7 +119,8 @@ class Hum(Layer):
     Partial n has amplitude 1/n before the layer gain. The whole hum is modulated by
     ``1 - flicker_depth * sin(2 pi flicker_hz t)``; mono (the same on every channel).
     The partials share one period, so they are summed once into a single-cycle table
-    and played as one voice: a fraction of the cost of a bank of sines.
+    and played as one voice (the compiled kernel ``hum``): a fraction of the cost of a
+    bank of sines.
     """
 
     TYPE = "hum"
@@ -146,48 +148,15 @@ class Hum(Layer):
         self.slope = np.diff(table).astype(np.float32)
         self.inc = np.uint32(round(self.f0 / sr * 2.0 ** 32))  # phase step, 32-bit turns
         self.frac_bits = 32 - self.TABLE_BITS
-        m = ctx.max_frames
-        self._k32 = np.arange(m, dtype=np.uint32)
-        self._kf = np.arange(m, dtype=np.float32)
-        self._phase = np.zeros(m, np.uint32)
-        self._idx = np.zeros(m, np.uint32)
-        self._frac = np.zeros(m, np.float32)
-        self._mono = np.zeros(m, np.float32)
-        self._slope = np.zeros(m, np.float32)
-        self._flick = np.zeros(m, np.float32)
+        self._state = np.zeros(2)  # table phase (2**32 = one cycle), flicker phase
         self.reset()
 
     def reset(self):
-        self.phase = np.uint32(0)
-        self.flicker_phase = 0.0
+        self._state[:] = 0.0
 
     def process(self, out, frames, controls):
         p = self.params
-        phase = self._phase[:frames]
-        np.multiply(self._k32[:frames], self.inc, out=phase)
-        phase += self.phase
-        self.phase = np.uint32((int(self.phase) + int(self.inc) * frames) & 0xFFFFFFFF)
-        idx = self._idx[:frames]
-        np.right_shift(phase, self.frac_bits, out=idx)
-        frac = self._frac[:frames]
-        np.bitwise_and(phase, (1 << self.frac_bits) - 1, out=phase)
-        np.multiply(phase, np.float32(2.0 ** -self.frac_bits), out=frac, casting="unsafe")
-        mono = self._mono[:frames]
-        slope = self._slope[:frames]
-        np.take(self.table, idx, out=mono)
-        np.take(self.slope, idx, out=slope)
-        slope *= frac
-        mono += slope
         depth = p["flicker_depth"].value(controls)
-        if depth > 0.0:
-            inc = 2 * math.pi * p["flicker_hz"].value(controls) / self.ctx.sample_rate
-            f = self._flick[:frames]
-            # float32 is precise enough here: the phase is wrapped every block
-            np.multiply(self._kf[:frames], np.float32(inc), out=f)
-            f += np.float32(self.flicker_phase)
-            self.flicker_phase = (self.flicker_phase + inc * frames) % (2 * math.pi)
-            np.sin(f, out=f)
-            f *= np.float32(-depth)
-            f += np.float32(1.0)
-            mono *= f
-        out[:frames] += mono[:, None]
+        inc = 2 * math.pi * p["flicker_hz"].value(controls) / self.ctx.sample_rate
+        kernels.hum(out, frames, self.table, self.slope, self._state, int(self.inc),
+                    self.frac_bits, inc, depth)
