@@ -331,6 +331,10 @@ def bench_state_latency(root, booths, changes):
         if not wait_for(lambda: all(sub.first(f"severed/{n}/state", lambda p: True, 0)
                                     for n, _, _ in links), 30):
             raise SystemExit("not every booth published its state")
+        # What the links cost while idle (heartbeats, hellos, ticks), this process's CPU:
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        time.sleep(5.0)
+        cpu_ms = (time.process_time() - cpu0) / (time.monotonic() - wall0) / booths * 1000
         rng = random.Random(3)
         latencies = []
         for i in range(changes):
@@ -357,6 +361,8 @@ def bench_state_latency(root, booths, changes):
         broker.kill()
     say(f"2. state change -> seen at a subscriber, {booths} booths publishing "
         f"({rate:.0f} messages/s through the broker): {summary(latencies)}")
+    say(f"   one booth's link costs {cpu_ms:.2f} ms of CPU per second ({cpu_ms / 10:.2f} % of "
+        "a core here; a Pi Zero 2 W core is about 10x slower)")
     return latencies
 
 

@@ -112,3 +112,18 @@ def test_leader_lost_then_a_member_restarts(booths, watcher):
     assert wrong.returncode == 1
     assert "severed: error: broker 127.0.0.1:" in wrong.stderr
     assert "refused the login" in wrong.stderr
+
+
+def test_broker_unreachable_at_boot_then_joins(booths, watcher, broker):
+    broker.kill()
+    corridor, = booths("corridor", group=None)
+    status = wait_for(lambda: "fleet" in corridor.status() and corridor.status(), 5,
+                      "the fleet link's status")
+    assert status["fleet"]["connected"] is False and status["blocks_rendered"] > 0
+    broker.start()
+    tech = watcher().wait_connected()
+    wait_for(lambda: tech.last("severed/corridor/status") == "online", 10, "corridor online")
+    assert corridor.status()["fleet"] == {"broker": f"127.0.0.1:{broker.port}",
+                                          "connected": True, "topics": "severed/corridor",
+                                          "problems": []}
+    assert corridor.status()["underruns"] == 0
