@@ -2,8 +2,10 @@
 
 ``severed status``, ``watch``, ``sensors``, ``trigger``, ``scene``, ``volume``,
 ``mute``, ``unmute``, ``test-tone``, ``record``, ``reload``, ``config`` talk to the
-daemon (``--socket`` or ``SEVERED_CONTROL`` to point elsewhere); ``logs`` runs
-journalctl and ``doctor`` checks the installation. docs/maintenance.md shows each one.
+daemon (the service's, or one started by hand: ``--socket`` or ``SEVERED_CONTROL`` to
+point elsewhere); ``logs`` runs journalctl (or shows a hand-started daemon's log file),
+``doctor`` checks the installation and ``restart`` is the way back from a crash loop.
+docs/maintenance.md shows each one.
 """
 
 import argparse

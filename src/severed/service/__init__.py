@@ -5,6 +5,7 @@
 ``journal``        logging to the journal (structured fields) or the console
 ``control``        the control socket server and client (JSON lines)
 ``socketpath``     where the control socket lives; which directories to trust
+``ratelimit``      floods: a token bucket for commands, summaries of repeated lines
 ``handler``        what each control command does to the render loop
 ``record``         recording the loop's output into a WAV file
 ``doctor``         installation checks for ``severed doctor``
