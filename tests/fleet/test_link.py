@@ -82,3 +82,23 @@ def test_without_the_broker_a_held_change_plays_here():
     assert decisions(link) == []
     (event,) = link.loop.posted
     assert event.type == "cmd.scene" and event.data == {"scene": "down", "crossfade_s": 0.5}
+
+
+def test_without_paho_the_message_says_what_to_install(monkeypatch):
+    import sys
+
+    from severed.errors import SeveredError
+    from severed.fleet.mqtt import Connection
+
+    monkeypatch.setitem(sys.modules, "paho.mqtt.client", None)  # import fails
+    with pytest.raises(SeveredError, match=r"apt install python3-paho-mqtt.*severed\[fleet\]"):
+        Connection(FleetConfig(site="lift"))
+
+
+def test_an_unreadable_password_file_is_named(tmp_path):
+    from severed.errors import SeveredError
+    from severed.fleet.mqtt import Connection
+
+    missing = tmp_path / "nope"
+    with pytest.raises(SeveredError, match=f"password_file {missing}: cannot read it"):
+        Connection(FleetConfig(site="lift", username="lift", password_file=str(missing)))
