@@ -39,3 +39,46 @@ def test_render_without_the_core_says_how_to_build_it(tmp_path):
 def test_the_built_core_loads():
     from severed.engine.compiled import kernels
     assert callable(kernels.iir)
+
+
+def test_long_offline_calls_let_other_threads_run():
+    """A kernel call over a long buffer (an instrument's note, a stem) releases the
+    interpreter lock: a Python thread counts while it runs. A live block's call is
+    short and keeps it: the thread does not get to run."""
+    import threading
+
+    import numpy as np
+
+    from severed.engine.dsp.filters import Biquad
+
+    long_x = np.ones((1_000_000, 1), np.float32)
+    f = Biquad(48000, "lowpass", 500.0, channels=1, max_frames=len(long_x))
+
+    def count_during(x):
+        counter = [0]
+        go, stop = threading.Event(), threading.Event()
+
+        def count():
+            go.wait()
+            while not stop.is_set():
+                counter[0] += 1
+
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(0.2)  # the worker runs only where the lock is let go
+        worker = threading.Thread(target=count)
+        try:
+            worker.start()  # it waits for go, which releases the lock
+            go.set()  # from here it needs the lock, which this thread keeps ...
+            for _ in range(40):  # ... unless the kernel lets go of it (the worker may
+                f.process(x, x)  # need a few calls' time to be scheduled)
+                if counter[0]:
+                    break
+            seen = counter[0]
+        finally:
+            stop.set()
+            sys.setswitchinterval(old)
+            worker.join()
+        return seen
+
+    assert count_during(long_x[:2048]) == 0
+    assert count_during(long_x) > 0

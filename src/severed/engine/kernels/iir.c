@@ -212,8 +212,9 @@ static PyObject *iir(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         prev = end;
     }
-    iir_perform(x.view.buf, y.view.buf, x.kind == 'f', (long)frames, (long)channels, rows,
-                (long)nseg, (int)order, st.view.buf);
+    WITHOUT_GIL_IF(frames * channels,
+                   iir_perform(x.view.buf, y.view.buf, x.kind == 'f', (long)frames,
+                               (long)channels, rows, (long)nseg, (int)order, st.view.buf));
     result = Py_None;
     Py_INCREF(result);
 done:

@@ -57,6 +57,24 @@ static inline double floor_fast(double x)
     return t > x ? t - 1.0 : t;
 }
 
+/* The interpreter lock. A call whose work reaches GIL_FREE_SAMPLES samples (offline
+ * renders: an instrument's whole note, a stem being converted in the background) runs
+ * without it, so the audio thread keeps rendering meanwhile. A live block's kernels are
+ * far smaller and keep it: letting go costs little, but taking it back may wait for
+ * another thread's switch interval (5 ms), longer than a small block's period.
+ * Usage: WITHOUT_GIL_IF(samples, perform_routine(...)); */
+#define GIL_FREE_SAMPLES 65536
+#define WITHOUT_GIL_IF(samples, call)                                                \
+    do {                                                                              \
+        if ((samples) >= GIL_FREE_SAMPLES) {                                          \
+            Py_BEGIN_ALLOW_THREADS                                                    \
+            call;                                                                     \
+            Py_END_ALLOW_THREADS                                                      \
+        } else {                                                                      \
+            call;                                                                     \
+        }                                                                             \
+    } while (0)
+
 /* Method tables of the units (module.c gathers them). */
 extern PyMethodDef iir_methods[];
 extern PyMethodDef reverb_methods[];

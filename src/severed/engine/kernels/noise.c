@@ -81,7 +81,8 @@ static PyObject *white(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "white: state must be 4 uint32, not all zero");
         goto done;
     }
-    white_perform(out.view.buf, (long)(frames * buf_cols(&out)), s, (float)gain);
+    long count = (long)(frames * buf_cols(&out));
+    WITHOUT_GIL_IF(count, white_perform(out.view.buf, count, s, (float)gain));
     result = Py_None;
     Py_INCREF(result);
 done:

@@ -174,6 +174,26 @@ static void osc_mix_perform(const Tables *t, VoicePlan *p, int count, long frame
     }
 }
 
+/* All voices of a block: out rows (row_stride apart), or their mix (mix != NULL). */
+static void osc_render(const Tables *t, const double *freqs, int64_t *state, Py_ssize_t voices,
+                       long frames, double inc_scale, float *o, Py_ssize_t row_stride,
+                       const float *mix, long channels)
+{
+    VoicePlan plans[MIX_GROUP];
+    for (Py_ssize_t v0 = 0; v0 < voices; v0 += MIX_GROUP) {
+        int count = (int)(voices - v0 < MIX_GROUP ? voices - v0 : MIX_GROUP);
+        for (int k = 0; k < count; k++)
+            plans[k] = voice_plan(state + 3 * (v0 + k), freqs[v0 + k], inc_scale, frames,
+                                  t->n_tables);
+        if (mix)
+            osc_mix_perform(t, plans, count, frames, o, channels, mix + v0 * channels,
+                            v0 > 0);
+        else
+            for (int k = 0; k < count; k++)
+                osc_voice_perform(t, &plans[k], 0, frames, frames, o + (v0 + k) * row_stride);
+    }
+}
+
 /* ---------------------------------------------------------------- binding */
 
 PyDoc_STRVAR(osc_doc,
@@ -245,20 +265,9 @@ static PyObject *osc(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         const double *f = fr.view.buf;
         int64_t *s = st.view.buf;
         float *o = out.view.buf;
-        VoicePlan plans[MIX_GROUP];
-        for (Py_ssize_t v0 = 0; v0 < voices; v0 += MIX_GROUP) {
-            int count = (int)(voices - v0 < MIX_GROUP ? voices - v0 : MIX_GROUP);
-            for (int k = 0; k < count; k++)
-                plans[k] = voice_plan(s + 3 * (v0 + k), f[v0 + k], inc_scale, (long)frames,
-                                      t.n_tables);
-            if (mixing)
-                osc_mix_perform(&t, plans, count, (long)frames, o, (long)channels,
-                                (const float *)mix.view.buf + v0 * channels, v0 > 0);
-            else
-                for (int k = 0; k < count; k++)
-                    osc_voice_perform(&t, &plans[k], 0, (long)frames, (long)frames,
-                                      o + (v0 + k) * out.row_stride);
-        }
+        WITHOUT_GIL_IF(voices * frames,
+                       osc_render(&t, f, s, voices, (long)frames, inc_scale, o, out.row_stride,
+                                  mixing ? mix.view.buf : NULL, (long)channels));
     }
     result = Py_None;
     Py_INCREF(result);
