@@ -70,6 +70,7 @@ class RenderLoop:
         self._inbox = queue.SimpleQueue()
         self._taps = []
         self._old_engine = None  # (engine, frames faded so far, fade frames) during a reload
+        self.engines_retired = 0  # engines let go after a reload (their memory is garbage)
         self._out = np.zeros((self.block_frames, self.channels), np.float32)
         self._old_out = np.zeros((self.block_frames, self.channels), np.float32)
         self._fade = np.zeros(self.block_frames, np.float32)
@@ -238,7 +239,11 @@ class RenderLoop:
         out[:frames] *= np.sin(x)[:, None]
         out[:frames] += old_out[:frames] * np.cos(x)[:, None]
         done += frames
-        self._old_engine = None if done >= total else (old, done, total)
+        if done >= total:
+            self._old_engine = None
+            self.engines_retired += 1
+        else:
+            self._old_engine = (old, done, total)
 
     def _gather(self, start, frames):
         """Events that take effect in this block, in time order."""
@@ -356,6 +361,8 @@ class RenderLoop:
         if old.master.closed:
             engine.set_closed(True, 0.0)
         self.engine = engine
+        if self._old_engine is not None:  # a reload during a reload's crossfade
+            self.engines_retired += 1  # that one is dropped without its fade
         self._old_engine = (old, 0, int(RELOAD_CROSSFADE_S * self.sample_rate))
         self.event_log.write({"t": self.t, "type": "reload", "show": show.name,
                               "scene": self.state.scene})

@@ -136,3 +136,16 @@ def test_log_checker_rejects_a_change_the_show_does_not_allow(soak, inputs):
 def test_rss_slope_is_megabytes_per_hour(soak):
     assert soak.slope_per_hour([(1, 100.0), (2, 101.0), (3, 102.0)]) == pytest.approx(1.0)
     assert math.isnan(soak.slope_per_hour([(1, 100.0)]))
+
+
+def test_growth_line_needs_an_hour_of_samples(soak):
+    """A 1-hour run fitted its line to two samples (start and end) and printed
+    "54.56 MiB/h": the first scenes played, not a leak. Samples come every 5 simulated
+    minutes, and a line needs an hour of them after the first hour."""
+    one_hour = [(i * soak.RSS_EVERY_S / 3600, 100.0 + i) for i in range(13)]
+    slope, text = soak.growth(one_hour)
+    assert math.isnan(slope) and "too few samples" in text and "1 after" in text
+    two_hours = [(i * soak.RSS_EVERY_S / 3600, 150.0 + 0.5 * (i % 2))
+                 for i in range(25)]
+    slope, text = soak.growth(two_hours)
+    assert abs(slope) < 0.5 and "13 samples" in text
