@@ -232,3 +232,18 @@ overlay = "barrier"
     # 1 - 0.1 e^{-x} ... : goal 3, from 0.1: 3 - 2.9 exp(-dt/60) = 0.85
     expected = start + 60.0 * math.log(2.9 / 2.15)
     assert on == [pytest.approx(expected, abs=1.5 / 48000)]
+
+
+def test_a_reload_keeps_the_tension_and_the_sensors_that_drive_it():
+    show = load_show_text(SHOW, "tension.toml")
+    site = dataclasses.replace(SITE, sensors=tuple(SPECS))
+    steps = (ScenarioStep(at_s=0.5, sensor="motion", level=1),)
+    loop = RenderLoop(show, site, Capture(), block_frames=1024,
+                      scenario=Scenario(path=None, duration_s=20.0, steps=steps))
+    loop.run(seconds=5.0)
+    before = loop.machine.tension(loop.state, loop.t)
+    assert before > 0.15 and loop.state.tension_active == {"motion"}
+    loop.request_reload(site, show)
+    loop.run(seconds=5.0 + 1024 / 48000)
+    assert loop.state.tension_active == {"motion"}  # still moving: still counting
+    assert loop.machine.tension(loop.state, loop.t) == pytest.approx(before, abs=0.01)
