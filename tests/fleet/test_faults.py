@@ -20,8 +20,8 @@ def role(booth):
 def test_broker_lost_mid_show_and_back(booths, watcher, broker):
     elevator, corridor = booths("elevator", "corridor")
     for booth in (elevator, corridor):
-        wait_for(lambda b=booth: role(b) in ("leader", "member"), 10, f"{booth.name} grouped")
-    blocks = {b.name: b.status()["blocks_rendered"] for b in (elevator, corridor)}
+        wait_for(lambda b=booth: role(b) in ("leader", "member"), 20, f"{booth.name} grouped")
+    before = {b.name: (b.status()["engine_s"], time.monotonic()) for b in (elevator, corridor)}
 
     broker.kill()
     t0 = time.monotonic()
@@ -31,28 +31,31 @@ def test_broker_lost_mid_show_and_back(booths, watcher, broker):
     assert standalone_s < 1.0
     # Standalone: a door plays its scene change here and now, with no group time.
     corridor.trigger("door.closed")
-    change = wait_for(lambda: [r for r in corridor.records("scene") if r["to"] == "down"], 5,
+    change = wait_for(lambda: [r for r in corridor.records("scene") if r["to"] == "down"], 20,
                       "the corridor's own change")[0]
     assert "at" not in change and change["reason"] == "door.closed"
     assert elevator.status()["scene"] == "up"
     for booth in (elevator, corridor):
         status = booth.status()
         assert status["underruns"] == 0
-        assert status["blocks_rendered"] > blocks[booth.name]
+        # The render loop kept real time through it (the null sink is paced like a card).
+        engine_s, then = before[booth.name]
+        played, elapsed = status["engine_s"] - engine_s, time.monotonic() - then
+        assert played > elapsed - 0.25, (played, elapsed)
         assert status["fleet"]["connected"] is False
         assert "no broker" in status["fleet"]["group"]["note"]
 
     broker.start()
     tech = watcher().wait_connected()
     for name in ("elevator", "corridor"):
-        wait_for(lambda n=name: tech.last(f"severed/{n}/status") == "online", 10,
+        wait_for(lambda n=name: tech.last(f"severed/{n}/status") == "online", 20,
                  f"{name} online again")
     # The group forms again (the broker forgot its retained scene: the leader's is the
     # group's) and the corridor comes back to it.
-    wait_for(lambda: role(corridor) == "member" and role(elevator) == "leader", 10,
+    wait_for(lambda: role(corridor) == "member" and role(elevator) == "leader", 20,
              "the group formed again")
     back = wait_for(lambda: [r for r in corridor.records("scene")
-                             if r["to"] == "up" and r["t"] > change["t"]], 10,
+                             if r["to"] == "up" and r["t"] > change["t"]], 20,
                     "the corridor rejoining")
     assert back[0]["leader"] == "elevator" and back[0]["reason"] == "group formed"
     assert [r["to"] for r in corridor.records("scene")] == ["down", "up"]
@@ -63,33 +66,33 @@ def test_leader_lost_then_a_member_restarts(booths, watcher):
     elevator, corridor, office = booths("elevator", "corridor", "office")
     tech = watcher().wait_connected()
     for booth in (elevator, corridor, office):
-        wait_for(lambda b=booth: role(b) in ("leader", "member"), 10, f"{booth.name} grouped")
+        wait_for(lambda b=booth: role(b) in ("leader", "member"), 20, f"{booth.name} grouped")
 
     # The leader dies: its last will shows it offline; the next in name order leads.
     elevator.kill()
     t0 = time.monotonic()
-    wait_for(lambda: tech.last("severed/elevator/status") == "offline", 5, "elevator offline")
+    wait_for(lambda: tech.last("severed/elevator/status") == "offline", 20, "elevator offline")
     assert time.monotonic() - t0 < 3.0  # within the keepalive (2 s) and its grace
     group = wait_for(lambda: (fleet_of(corridor).get("group") or {}).get("leader") == "corridor"
-                     and fleet_of(corridor)["group"], 8, "corridor leading")
+                     and fleet_of(corridor)["group"], 20, "corridor leading")
     assert group["note"] == "leader elevator lost; corridor leads"
     state = wait_for(lambda: "lost" in (tech.last_json("severed/office/state")["group"]["note"]
-                                        or ""), 5, "office's state saying so")
+                                        or ""), 20, "office's state saying so")
     assert state
 
     # The group goes on: the office's door changes both remaining booths together.
     office.trigger("door.closed")
     changes = [wait_for(lambda b=b: [r for r in b.records("scene") if "at" in r
-                                     and r["to"] == "down"], 10, f"{b.name} down")[0]
+                                     and r["to"] == "down"], 20, f"{b.name} down")[0]
                for b in (corridor, office)]
     assert changes[0]["at"] == changes[1]["at"] and changes[0]["leader"] == "corridor"
     assert abs(changes[0]["heard_at"] - changes[1]["heard_at"]) * 1000 <= 5.0
 
     # A member restarts: it comes back in the group's current scene.
     office.kill()
-    wait_for(lambda: tech.last("severed/office/status") == "offline", 5, "office offline")
+    wait_for(lambda: tech.last("severed/office/status") == "offline", 20, "office offline")
     office.start().wait_ready()
-    wait_for(lambda: office.status()["scene"] == "down", 10, "office back in scene down")
+    wait_for(lambda: office.status()["scene"] == "down", 20, "office back in scene down")
     last_start = max(i for i, r in enumerate(office.records()) if r["type"] == "start")
     rejoin = [r for r in office.records()[last_start:] if r["type"] == "scene"]
     assert rejoin[0]["to"] == "down" and rejoin[0]["at"] == changes[0]["at"]
@@ -117,12 +120,12 @@ def test_leader_lost_then_a_member_restarts(booths, watcher):
 def test_broker_unreachable_at_boot_then_joins(booths, watcher, broker):
     broker.kill()
     corridor, = booths("corridor", group=None)
-    status = wait_for(lambda: "fleet" in corridor.status() and corridor.status(), 5,
+    status = wait_for(lambda: "fleet" in corridor.status() and corridor.status(), 20,
                       "the fleet link's status")
     assert status["fleet"]["connected"] is False and status["blocks_rendered"] > 0
     broker.start()
     tech = watcher().wait_connected()
-    wait_for(lambda: tech.last("severed/corridor/status") == "online", 10, "corridor online")
+    wait_for(lambda: tech.last("severed/corridor/status") == "online", 20, "corridor online")
     assert corridor.status()["fleet"] == {"broker": f"127.0.0.1:{broker.port}",
                                           "connected": True, "topics": "severed/corridor",
                                           "problems": []}

@@ -7,7 +7,7 @@ and properties to the callbacks. Both are supported: with 2.x this asks for VERS
 is translated to the plain ones below. MQTT 3.1.1 either way: what Mosquitto 2 and
 every broker a venue may already run speak.
 
-paho's own network thread connects, reconnects (1 s doubling to 30 s) and calls the
+paho's own network thread connects, reconnects (1 s doubling to 10 s) and calls the
 callbacks; ``publish`` from any other thread only queues the message. Nothing here
 blocks for the network::
 
@@ -27,7 +27,7 @@ from severed.fleet.settings import read_password
 log = logging.getLogger("severed.fleet")
 
 RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 30
+RECONNECT_MAX_S = 10  # a venue wants its booths back soon after the broker; a retry costs nothing
 MAX_QUEUED = 1000  # messages paho keeps for a broker that is away; the rest are dropped
 
 # CONNACK return codes of MQTT 3.1.1, as a technician should read them.
