@@ -54,7 +54,7 @@ class RingBank:
         else:
             n = min(int((len(src) - 1) / rate), room, self.scratch_len)
             pos = np.arange(n, dtype=np.float64) * rate
-            i0 = pos.astype(np.int64)
+            i0 = pos.astype(np.intp)  # take() wants intp (32-bit on armhf)
             frac = (pos - i0).astype(np.float32)[:, None]
             a = np.take(src, i0, axis=0, mode="clip")
             b = np.take(src, i0 + 1, axis=0, mode="clip")

@@ -95,3 +95,33 @@ def test_dc_passes_at_unity():
         y = resample(x, sr_in, sr_out)
         mid = y[len(y) // 4: 3 * len(y) // 4, 0]
         assert np.max(np.abs(mid - 0.25)) < 1e-5
+
+
+class _LongSine:
+    """A sine hours long that is computed where it is sliced: ``process`` needs only
+    ``shape`` and slices of the input (a memory-mapped stem, in the cache)."""
+
+    def __init__(self, freq_hz, rate, frames):
+        self.freq_hz, self.rate, self.shape = freq_hz, rate, (frames, 1)
+
+    def __getitem__(self, s):
+        n = np.arange(s.start, min(s.stop, self.shape[0]), dtype=np.float64)
+        return (0.5 * np.sin(2 * np.pi * self.freq_hz * n / self.rate))[:, None].astype(np.float32)
+
+
+@pytest.mark.parametrize("sr_in", [44056, 44100])  # table phases, exact phases
+def test_position_holds_hours_into_a_stem(sr_in):
+    # Output n sits at input time n * M / L: past 2**31 / M outputs (8 s at 44056 Hz)
+    # that product overflows a 32-bit index (numpy's intp on armhf), so the integer
+    # arithmetic must stay 64-bit whatever the platform's index type.
+    r = Resampler(sr_in, 48000)
+    x = _LongSine(441.0, sr_in, sr_in * 3 * 3600)
+    n0 = 48000 * 2 * 3600 // r.up * r.up  # two hours in, on a whole period
+    out = np.zeros((4800, 1), np.float32)
+    if r.exact:
+        r._chunk_by_phase(x, n0, n0 + len(out), out)
+    else:
+        r._chunk_interpolated(x, n0, n0 + len(out), out)
+    t = (n0 + np.arange(len(out))) / 48000
+    want = 0.5 * np.sin(2 * np.pi * 441.0 * t)
+    assert db(np.abs(out[:, 0] - want).max()) < -60

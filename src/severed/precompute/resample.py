@@ -114,7 +114,10 @@ class Resampler:
                 out[r::up, c] = rows @ self.table[phase]
 
     def _chunk_interpolated(self, x, n0, n1, out):
-        n = np.arange(n0, n1, dtype=np.intp)
+        # 64-bit on every platform: n * M passes 2**31 eight seconds into a stem at an
+        # odd rate, which a 32-bit intp (armhf) would wrap. Fancy indexing below takes
+        # int64 indices on any platform (take() and out= would not).
+        n = np.arange(n0, n1, dtype=np.int64)
         num = n * self.down
         i0 = num // self.up  # input sample at or before each output's time
         rem = num - i0 * self.up  # phase numerator, 0 .. up-1
