@@ -14,6 +14,9 @@
 #   --dry-run       print what would change; change nothing
 #   --read-only     turn on the read-only root overlay (raspi-config do_overlayfs)
 #   --no-venv       do not create or update /opt/severed/venv (recorded as skipped)
+#   --offline DIR   install without network, from a bundle made on a machine that has
+#                   it by installation/offline-bundle.sh (apt packages and wheels for
+#                   this system's release and ABI)
 #   --show FILE     print what install.sh would write to FILE (config.txt, journald,
 #                   unit, severed.toml or a full path) and exit
 #   --source DIR    the checkout to install from (default: this script's checkout)
@@ -21,20 +24,20 @@
 #   -h, --help      this text
 set -euo pipefail
 
-SCRIPT_NAME=install.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$here/lib/common.sh"
 
 VENV=/opt/severed/venv
 UNIT=/etc/systemd/system/severed.service
-JOURNALD_DROPIN=/etc/systemd/journald.conf.d/severed.conf
+# The journal namespace of the unit's LogNamespace=severed: severed's logs alone, in RAM.
+JOURNALD_CONF=/etc/systemd/journald@severed.conf
+# Older installs kept the whole system's journal in RAM with this drop-in.
+OLD_JOURNALD_DROPIN=/etc/systemd/journald.conf.d/severed.conf
 SITE_CONFIG=/etc/severed/severed.toml
 STATE_FILE=/var/lib/severed/install.state
-APT_PACKAGES=(python3 python3-venv python3-setuptools python3-wheel alsa-utils
-              python3-numpy python3-pyaudio python3-systemd python3-gpiozero)
-PI_APT_PACKAGES=(python3-lgpio)
-BUILD_PACKAGES=(python3-dev gcc pkg-config portaudio19-dev libsystemd-dev)
+# shellcheck source-path=SCRIPTDIR source=lib/packages.sh
+. "$here/lib/packages.sh"
 # The venv must sit on Debian's python, the one apt's python3-* packages are built for,
 # not on whatever python3 comes first in PATH (pyenv, conda).
 SYSTEM_PYTHON=/usr/bin/python3
@@ -45,6 +48,7 @@ dac=""
 read_only=0
 no_venv=0
 show=""
+offline=""
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
@@ -58,6 +62,8 @@ while [ $# -gt 0 ]; do
         --read-only) read_only=1; shift ;;
         --no-venv) no_venv=1; shift ;;
         --show) show=${2:?--show needs a file}; shift 2 ;;
+        --offline) offline=${2:?--offline needs the bundle directory}; shift 2 ;;
+        --offline=*) offline=${1#*=}; shift ;;
         --source) source_dir=${2:?--source needs a directory}; shift 2 ;;
         --source=*) source_dir=${1#*=}; shift ;;
         --list-dacs) list_dacs=1; shift ;;
@@ -81,7 +87,12 @@ if [ -n "$ROOT" ]; then
     ROOT=$(cd "$ROOT" 2>/dev/null && pwd || printf '%s' "${ROOT%/}")
     [ "$ROOT" = "/" ] && ROOT=""
 fi
-ACTIONS_LOG=$(p /var/lib/severed/install-actions.log)
+actions_log install-actions.log
+if [ -n "$offline" ]; then
+    offline=$(cd "$offline" 2>/dev/null && pwd) || die "--offline: no such directory"
+    [ -f "$offline/bundle.info" ] ||
+        die "--offline $offline: not a bundle (no bundle.info): make one with installation/offline-bundle.sh"
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -93,6 +104,11 @@ if [ -n "$config_txt" ]; then
 elif ! staged && grep -qs 'Raspberry Pi' /proc/device-tree/model; then
     is_pi=1
 fi
+# A Pi 5 (or CM5): its GPIO is on the RP1 chip, which only lgpio drives (not RPi.GPIO).
+board=""
+staged || board=$(tr -d '\0' </proc/device-tree/model 2>/dev/null || true)
+pi5=0
+case "$board" in "Raspberry Pi 5"*|"Raspberry Pi Compute Module 5"*) pi5=1 ;; esac
 
 # --- the DAC -----------------------------------------------------------------------
 need_dac() {
@@ -140,7 +156,7 @@ render_show() {
             [ -n "$config_txt" ] || die "no config.txt on this system (not a Raspberry Pi image)"
             [ -n "$dac" ] || need_dac
             render_config_txt ;;
-        journald|"$JOURNALD_DROPIN") cat "$here/journald-severed.conf" ;;
+        journald|"$JOURNALD_CONF") cat "$here/journald-severed.conf" ;;
         unit|severed.service|"$UNIT") cat "$source_dir/systemd/severed.service" ;;
         severed.toml|"$SITE_CONFIG")
             if [ -f "$(p "$SITE_CONFIG")" ]; then cat "$(p "$SITE_CONFIG")"
@@ -161,21 +177,67 @@ fi
 
 say "installing from $source_dir into ${ROOT:-/} (dac: $dac$([ "$DRY_RUN" -eq 1 ] && echo ', dry run'))"
 os_name="$(os_field PRETTY_NAME)"
-say "system: ${os_name:-unknown}, $([ "$is_pi" -eq 1 ] && echo "Raspberry Pi (${config_txt:-no config.txt})" || echo "not a Raspberry Pi")"
+say "system: ${os_name:-unknown}, $(dpkg --print-architecture 2>/dev/null || uname -m), $([ "$is_pi" -eq 1 ] && echo "Raspberry Pi${board:+ ($board)}, ${config_txt:-no config.txt}" || echo "not a Raspberry Pi")"
 
 # --- 1. system packages --------------------------------------------------------------
-apt_available() { apt-cache show --no-all-versions "$1" >/dev/null 2>&1; }
+# With --offline, apt sees only the bundle's packages (a flat repository beside them)
+# and what is installed; nothing is fetched.
+APT_OPTS=()
+if [ -n "$offline" ]; then
+    mkdir -p "$work/lists/partial" "$work/sources.d"
+    printf 'deb [trusted=yes] file:%s ./\n' "$offline/debs" >"$work/offline.list"
+    APT_OPTS=(-o "Dir::Etc::SourceList=$work/offline.list" -o "Dir::Etc::SourceParts=$work/sources.d"
+              -o "Dir::State::Lists=$work/lists")
+fi
+apt_available() { apt-cache "${APT_OPTS[@]}" show --no-all-versions "$1" >/dev/null 2>&1; }
 apt_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
 
-install_packages() {
-    local wanted=("${APT_PACKAGES[@]}")
-    [ "$is_pi" -eq 1 ] && wanted+=("${PI_APT_PACKAGES[@]}")
+# The GPIO backends gpiozero can use, from the OS where its archive has them:
+#   python3-lgpio      every Pi; the only one that drives a Pi 5's GPIO (RP1)
+#   python3-rpi-lgpio  Trixie: RPi.GPIO's API on top of lgpio
+#   python3-rpi.gpio   Bookworm and older, Pi 1-4
+# The last two conflict (both are `import RPi.GPIO`): whichever is installed stays.
+# Raspberry Pi OS has them all; plain Debian has none (lgpio then comes from PyPI).
+gpio_packages() {
+    [ "$is_pi" -eq 1 ] || return 0
+    echo python3-lgpio
+    [ "$pi5" -eq 1 ] && return 0
     if staged; then
+        case "$(os_field VERSION_CODENAME)" in
+            buster|bullseye|bookworm) echo python3-rpi.gpio ;;
+            *) echo python3-rpi-lgpio ;;
+        esac
+        return 0
+    fi
+    if apt_installed python3-rpi.gpio || apt_installed python3-rpi-lgpio; then return 0; fi
+    if apt_available python3-rpi-lgpio; then echo python3-rpi-lgpio
+    elif apt_available python3-rpi.gpio; then echo python3-rpi.gpio; fi
+}
+
+install_packages() {
+    local wanted=("${APT_PACKAGES[@]}") p
+    # The compiled engine core: pip builds it from setup.py on this machine.
+    [ -f "$source_dir/setup.py" ] && wanted+=("${COMPILER_PACKAGES[@]}")
+    if staged; then
+        while IFS= read -r p; do wanted+=("$p"); done < <(gpio_packages)
         act "apt packages: ${wanted[*]}" -- apt-get install -y --no-install-recommends "${wanted[@]}"
         return 0
     fi
     command -v apt-get >/dev/null || { warn "no apt-get: install ${wanted[*]} by hand"; return 0; }
-    local missing=() unavailable=() p
+    local missing=() unavailable=() updated=0
+    refresh() {  # the package lists, once, before asking what the archive has
+        [ "$updated" -eq 1 ] && return 0
+        updated=1
+        if [ -n "$offline" ]; then
+            apt-get "${APT_OPTS[@]}" update -qq || die "apt cannot read the bundle's packages in $offline/debs"
+        elif [ "$DRY_RUN" -eq 0 ]; then
+            act "apt-get update" -- apt-get update -qq ||
+                warn "apt-get update failed: using the package lists this system has"
+        fi
+    }
+    for p in "${wanted[@]}"; do apt_installed "$p" || refresh; done
+    # GPIO packages after the refresh: which ones exist depends on the archive.
+    while IFS= read -r p; do wanted+=("$p"); done < <(refresh; gpio_packages)
     for p in "${wanted[@]}"; do
         apt_installed "$p" && continue
         if apt_available "$p"; then missing+=("$p"); else unavailable+=("$p"); fi
@@ -183,20 +245,21 @@ install_packages() {
     # Without a Debian package for pyaudio or systemd, pip compiles them in the venv.
     for p in python3-pyaudio python3-systemd; do
         if [[ " ${unavailable[*]} " == *" $p "* ]]; then
-            missing+=("${BUILD_PACKAGES[@]}")
+            for b in "${BUILD_PACKAGES[@]}"; do
+                apt_installed "$b" || [[ " ${missing[*]} " == *" $b "* ]] || missing+=("$b")
+            done
             break
         fi
     done
     if [ ${#unavailable[@]} -gt 0 ]; then
-        say "not in this system's apt sources (pip fetches them instead): ${unavailable[*]}"
+        say "not in this system's apt sources$([ -n "$offline" ] && echo " (nor in the bundle)"): ${unavailable[*]}"
     fi
     if [ ${#missing[@]} -eq 0 ]; then
         kept "apt packages"
         return 0
     fi
-    act "apt-get update" -- apt-get update -qq
     act "apt packages: ${missing[*]}" -- env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+        apt-get "${APT_OPTS[@]}" install -y -qq --no-install-recommends "${missing[@]}"
 }
 
 # --- 2. user and groups --------------------------------------------------------------
@@ -265,21 +328,19 @@ source_hash() {
 }
 
 make_venv() {
-    local extra=""
-    [ "$is_pi" -eq 1 ] && extra="[pi]"
     if [ "$no_venv" -eq 1 ]; then
         kept "venv $VENV (skipped: --no-venv)"
         NOTES+=("venv not built (--no-venv): build it with install.sh on the target")
         return 0
     fi
     local stamp_want
-    stamp_want="$(source_hash)$extra"
+    stamp_want="$(source_hash) pi=$is_pi pi5=$pi5"
     if staged; then
         act "venv $VENV" -- /usr/bin/python3 -m venv --system-site-packages "$VENV"
         # The path is this machine's checkout: copy it to the target, or run install.sh
         # inside the image (chroot), where the venv is built for real.
-        act "severed$extra into the venv" -- "$VENV/bin/pip" install --no-build-isolation \
-            --no-input "$source_dir$extra"
+        act "severed into the venv" -- "$VENV/bin/pip" install --no-build-isolation \
+            --no-input "$source_dir"
         return 0
     fi
     if [ -f "$VENV/.severed-source" ] && [ "$(cat "$VENV/.severed-source")" = "$stamp_want" ]; then
@@ -290,18 +351,50 @@ make_venv() {
         act "venv $VENV (sees apt's numpy, pyaudio, gpiozero, lgpio)" -- \
             "$SYSTEM_PYTHON" -m venv --system-site-packages "$VENV"
     fi
+    # pip takes from PyPI only what apt did not provide (the venv sees apt's packages).
     local pip=("$VENV/bin/pip" install --no-input --disable-pip-version-check --no-build-isolation)
+    [ -n "$offline" ] && pip+=(--no-index --find-links "$offline/wheels")
     if [ "$DRY_RUN" -eq 1 ]; then
-        changed "severed$extra into $VENV (would run: ${pip[*]} $source_dir$extra)"
+        changed "severed into $VENV (would run: ${pip[*]} $source_dir)"
         return 0
     fi
-    if ! "${pip[@]}" "$source_dir$extra"; then
-        [ -n "$extra" ] || die "pip could not install severed into $VENV"
-        warn "pip could not install the pi extra (RPi.GPIO/lgpio); installed severed without it"
-        "${pip[@]}" "$source_dir" || die "pip could not install severed into $VENV"
-    fi
+    "${pip[@]}" "$source_dir" || die "pip could not install severed into $VENV (see above)"
+    changed "severed installed into $VENV"
+    gpio_into_venv
     printf '%s\n' "$stamp_want" >"$VENV/.severed-source"
-    changed "severed$extra installed into $VENV"
+}
+
+# lgpio where apt had none (plain Debian), on its own: a failure here never costs the
+# install, and RPi.GPIO is never fetched from PyPI (source only: it needs a compiler,
+# and it cannot drive a Pi 5).
+gpio_into_venv() {
+    [ "$is_pi" -eq 1 ] || return 0
+    local py="$VENV/bin/python"
+    if [ "$pi5" -eq 1 ] && ! "$py" -c 'import importlib.metadata as m, sys
+sys.exit(int(m.version("gpiozero").split(".")[0]) < 2)' 2>/dev/null; then
+        # gpiozero 1.x does not know the Pi 5's board.
+        if "${pip[@]}" "gpiozero>=2"; then changed "gpiozero 2 into $VENV (a Pi 5 needs it)"
+        else warn "a Pi 5 needs gpiozero >= 2 and pip could not install it: sensors will not open"; fi
+    fi
+    "$py" -c 'import lgpio' 2>/dev/null && return 0
+    if "${pip[@]}" "lgpio>=0.2"; then
+        changed "lgpio into $VENV (no python3-lgpio in apt)"
+    else
+        warn "no lgpio (no python3-lgpio in apt, and pip could not install it): gpiozero falls back to RPi.GPIO on a Pi 1-4, and a Pi 5's sensors will not open"
+    fi
+}
+
+# Log where each of severed's Python dependencies comes from (apt or PyPI).
+venv_sources() {
+    [ "$no_venv" -eq 0 ] && ! staged && [ -x "$VENV/bin/python" ] || return 0
+    local line
+    while IFS= read -r line; do
+        case "$line" in
+            apt:*) say "from apt: ${line#apt: }" ;;
+            pypi:*) say "from PyPI: ${line#pypi: }$([ -n "$offline" ] && echo " (the bundle's wheels)")" ;;
+            *) say "from elsewhere: $line" ;;
+        esac
+    done < <("$VENV/bin/python" "$here/lib/venv_sources.py")
 }
 
 command_link() {
@@ -414,9 +507,20 @@ enable_unit() {
 
 journald() {
     local before=${#CHANGED[@]}
-    put_file "$JOURNALD_DROPIN" "$here/journald-severed.conf" 0644
+    put_file "$JOURNALD_CONF" "$here/journald-severed.conf" 0644
     if [ ${#CHANGED[@]} -gt "$before" ]; then
-        NOTES+=("the journal is kept in RAM from the next boot (journalctl -b still works)")
+        NOTES+=("severed logs to its own journal (namespace severed), kept in RAM; the rest of the system logs as before. Read it with: severed logs (or journalctl --namespace=severed)")
+        if systemd_live; then
+            act "journal namespace severed restarted with its settings" -- \
+                systemctl try-restart systemd-journald@severed.service
+        fi
+    fi
+    # Earlier installs kept the whole system's journal in RAM: give it back its settings.
+    local old
+    old=$(p "$OLD_JOURNALD_DROPIN")
+    if [ -f "$old" ] && head -n1 "$old" | grep -q "^# Installed by severed's install.sh"; then
+        remove_path "$OLD_JOURNALD_DROPIN"
+        NOTES+=("$OLD_JOURNALD_DROPIN removed: the system's journal is stored as the system says again (from the next boot)")
     fi
 }
 
@@ -443,10 +547,19 @@ precompute() {
         return 0
     fi
     # Precompute is itself incremental (content-hashed): a second run does little.
-    if "${run[@]}"; then kept "sound cache (precompute ran)"; else
-        warn "severed precompute failed: the daemon renders what is missing at start-up"
+    # A sound it cannot make would be silence in the show: that fails the install.
+    if "${run[@]}" 2>"$work/precompute.err"; then
+        kept "sound cache (precompute ran)"
+        return 0
     fi
+    cat "$work/precompute.err" >&2
+    local line
+    while IFS= read -r line; do
+        PRECOMPUTE_FAILED+=("$line")
+    done < <(sed -n 's/^severed: error: //p' "$work/precompute.err")
+    [ ${#PRECOMPUTE_FAILED[@]} -gt 0 ] || PRECOMPUTE_FAILED=("severed precompute exited non-zero (see above)")
 }
+PRECOMPUTE_FAILED=()
 
 # --- 8. read-only root ---------------------------------------------------------------
 read_only_root() {
@@ -486,6 +599,7 @@ ensure_dir /var/cache/severed 0755
 set_owner /var/cache/severed
 ensure_dir /etc/severed 0755
 make_venv
+venv_sources
 command_link
 install_docs
 site_config
@@ -504,3 +618,10 @@ if staged && [ "$DRY_RUN" -eq 0 ]; then
     NOTES+=("staged install: run the commands in ${ACTIONS_LOG#"$ROOT"} on the target (or run install.sh there)")
 fi
 print_summary "severed install ($dac)"
+if [ ${#PRECOMPUTE_FAILED[@]} -gt 0 ]; then
+    printf '%s: error: the install is not complete: %d sound(s) of the show could not be made, and would be silent:\n' \
+        "$SCRIPT_NAME" "${#PRECOMPUTE_FAILED[@]}" >&2
+    printf '  - %s\n' "${PRECOMPUTE_FAILED[@]}" >&2
+    printf '%s: fix the cause and run install.sh again (it redoes only what is missing)\n' "$SCRIPT_NAME" >&2
+    exit 1
+fi

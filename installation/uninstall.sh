@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Remove what install.sh put on this system: the service, the venv, the journald
-# drop-in, the severed block in config.txt (and the ,noaudio it added; nothing else in
+# Remove what install.sh put on this system: the service, the venv, the journal
+# namespace's settings, the severed block in config.txt (and the ,noaudio it added; nothing else in
 # config.txt is restored or touched) and the severed user. Keeps the site config
 # (/etc/severed) and the sound cache (/var/cache/severed) unless --purge.
 #
@@ -16,7 +16,6 @@
 #   -h, --help    this text
 set -euo pipefail
 
-SCRIPT_NAME=uninstall.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$here/lib/common.sh"
@@ -42,7 +41,7 @@ fi
 if ! staged && [ "$DRY_RUN" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
     die "run as root (sudo $0 ...), or look first with --dry-run"
 fi
-ACTIONS_LOG=$(p /var/lib/severed/uninstall-actions.log)
+actions_log uninstall-actions.log
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -164,7 +163,12 @@ prune_empty_dirs() {
 }
 
 stop_service
-remove_path /etc/systemd/journald.conf.d/severed.conf
+remove_path /etc/systemd/journald@severed.conf
+# Left by installs before the journal namespace (only if it is that file).
+if head -n1 "$(p /etc/systemd/journald.conf.d/severed.conf)" 2>/dev/null |
+        grep -q "^# Installed by severed's install.sh"; then
+    remove_path /etc/systemd/journald.conf.d/severed.conf
+fi
 prune_empty_dirs "$(p /etc/systemd/journald.conf.d)"
 remove_path /usr/local/bin/severed
 remove_path /opt/severed

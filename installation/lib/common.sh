@@ -1,16 +1,18 @@
 # shellcheck shell=bash
 # Shared by install.sh and uninstall.sh: where files go (--root), how changes are made
 # (live, staged into a directory, or only printed with --dry-run), and the bookkeeping
-# behind the final summary. Source it after setting SCRIPT_NAME.
+# behind the final summary. Source it first thing; the caller then names its log of
+# recorded commands with actions_log NAME.
 #
 # Every change goes through one of: put_file, ensure_dir, ensure_link, remove_path
 # (files under ROOT) or act (a command that changes the live system). In a staged root
 # (--root DIR) act does not run the command: it appends it to ACTIONS_LOG once, so a
 # second run finds it there and counts it as already in place.
 
+SCRIPT_NAME=${0##*/}  # install.sh, uninstall.sh: the prefix of every message
 ROOT=""            # "" for the live system, else an absolute directory
 DRY_RUN=0
-ACTIONS_LOG=""     # set by the caller (path inside ROOT)
+ACTIONS_LOG=""     # set by actions_log, once ROOT is known
 CHANGED=()         # what this run changed (or would change, with --dry-run)
 KEPT=()            # what was already in place
 NOTES=()           # things the technician must know or do
@@ -24,6 +26,9 @@ die() { printf '%s: error: %s\n' "$SCRIPT_NAME" "$*" >&2; exit 1; }
 p() { printf '%s%s' "$ROOT" "$1"; }
 
 staged() { [ -n "$ROOT" ]; }
+
+# actions_log NAME: where act records commands in a staged root (after --root is read).
+actions_log() { ACTIONS_LOG=$(p "/var/lib/severed/$1"); }
 
 changed() { CHANGED+=("$*"); if [ "$DRY_RUN" -eq 1 ]; then say "would: $*"; else say "$*"; fi; }
 kept() { KEPT+=("$*"); }

@@ -54,21 +54,21 @@ def make_root(base, layout):
 
     layout: "firmware" (Bookworm: /boot/firmware/config.txt plus the stub /boot/config.txt),
     "boot" (Bullseye: /boot/config.txt), "debian" (no config.txt), "pi-nogpio" (Bookworm
-    without a gpio group).
+    without a gpio group), "trixie" (like "firmware", on Trixie).
     """
     root = base / f"root-{layout}"
     (root / "etc").mkdir(parents=True)
-    version = "11" if layout == "boot" else "12"
-    codename = "bullseye" if layout == "boot" else "bookworm"
+    version, codename = {"boot": ("11", "bullseye"), "trixie": ("13", "trixie")}.get(
+        layout, ("12", "bookworm"))
     (root / "etc/os-release").write_text(
         f'PRETTY_NAME="Debian GNU/Linux {version} ({codename})"\n'
         f'VERSION_ID="{version}"\nVERSION_CODENAME={codename}\n')
     groups = "root:x:0:\naudio:x:29:pi\npi:x:1000:\n"
-    if layout in ("firmware", "boot"):
+    if layout in ("firmware", "boot", "trixie"):
         groups += "gpio:x:997:pi\n"
     (root / "etc/group").write_text(groups)
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
-    if layout in ("firmware", "pi-nogpio"):
+    if layout in ("firmware", "pi-nogpio", "trixie"):
         (root / "boot/firmware").mkdir(parents=True)
         shutil.copy(FIXTURES / "config-bookworm.txt", root / "boot/firmware/config.txt")
         (root / "boot/config.txt").write_text(

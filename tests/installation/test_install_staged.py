@@ -31,8 +31,11 @@ def test_staged_install_on_bookworm(staged_root, install, source_tree):
     assert (root / "etc/severed/severed.toml").read_text() == \
         example.replace('\n# dac = "hifiberry-dac"\n', '\ndac = "hifiberry-dacplus"\n')
     assert "WIRING" not in out
-    journald = (root / "etc/systemd/journald.conf.d/severed.conf").read_text()
+    # severed's own journal namespace in RAM; the system's journal is not touched.
+    journald = (root / "etc/systemd/journald@severed.conf").read_text()
     assert "Storage=volatile" in journald.splitlines()
+    assert not (root / "etc/systemd/journald.conf.d").exists()
+    assert "LogNamespace=severed" in unit.read_text().splitlines()
     assert (root / "var/cache/severed").is_dir()
     assert (root / "var/lib/severed/install.state").read_text() == "dac=hifiberry-dacplus\n"
     assert not (root / "usr/local/bin/severed").is_symlink()  # no venv, no command link
@@ -61,8 +64,9 @@ def test_staged_install_on_bookworm(staged_root, install, source_tree):
     assert useradd[useradd.index("--shell") + 1] == "/usr/sbin/nologin"
     apt = next(a for a in recorded if a[:2] == ["apt-get", "install"])
     for package in ("python3-numpy", "python3-pyaudio", "python3-systemd",
-                    "python3-gpiozero", "python3-lgpio"):
+                    "python3-gpiozero", "python3-lgpio", "python3-rpi.gpio"):
         assert package in apt
+    assert "python3-rpi-lgpio" not in apt  # Trixie's
     assert ["chown", "severed:severed", "/var/cache/severed"] in recorded
     assert any(a[-2:] == ["/opt/severed/venv/bin/severed", "precompute"] for a in recorded)
     assert not any(a[0] in ("systemctl", "raspi-config") for a in recorded)
@@ -70,6 +74,38 @@ def test_staged_install_on_bookworm(staged_root, install, source_tree):
     assert "reboot needed: yes" in out
     assert "venv not built (--no-venv)" in out
     assert "plughw:CARD=sndrpihifiberry" in out
+
+
+def test_trixie_gets_rpi_lgpio_in_place_of_rpi_gpio(staged_root, install):
+    root = staged_root("trixie")
+    install(root, "--dac", "hifiberry-dac")
+    apt = next(a for a in actions(root) if a[:2] == ["apt-get", "install"])
+    assert "python3-lgpio" in apt and "python3-rpi-lgpio" in apt
+    assert "python3-rpi.gpio" not in apt
+
+
+OLD_DROPIN = ("# Installed by severed's install.sh as /etc/systemd/journald.conf.d/severed.conf.\n"
+              "[Journal]\nStorage=volatile\n")
+
+
+def test_the_old_system_wide_journal_setting_is_given_back(staged_root, install):
+    root = staged_root("firmware")
+    dropin = root / "etc/systemd/journald.conf.d/severed.conf"
+    dropin.parent.mkdir(parents=True)
+    dropin.write_text(OLD_DROPIN)
+    out = install(root, "--dac", "hifiberry-dac").stdout
+    assert not dropin.exists()
+    assert "the system's journal is stored as the system says again" in out
+    assert (root / "etc/systemd/journald@severed.conf").is_file()
+
+
+def test_a_journald_drop_in_of_someone_else_is_kept(staged_root, install):
+    root = staged_root("firmware")
+    dropin = root / "etc/systemd/journald.conf.d/severed.conf"
+    dropin.parent.mkdir(parents=True)
+    dropin.write_text("[Journal]\nSystemMaxUse=50M\n")
+    install(root, "--dac", "hifiberry-dac")
+    assert dropin.read_text() == "[Journal]\nSystemMaxUse=50M\n"
 
 
 def test_second_run_changes_nothing(staged_root, install, tree_state):
@@ -190,7 +226,7 @@ def test_uninstall_reverses_the_install(staged_root, install, uninstall, tree_st
     assert (root / "etc/severed/severed.toml").is_file()
     assert (root / "var/cache/severed").is_dir()
     for path in ("etc/systemd/system/severed.service", WANTS, "opt/severed",
-                 "etc/systemd/journald.conf.d/severed.conf",
+                 "etc/systemd/journald@severed.conf",
                  "var/lib/severed/install-actions.log"):
         assert path not in after
     config = "boot/firmware/config.txt" if layout == "firmware" else "boot/config.txt"

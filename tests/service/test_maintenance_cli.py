@@ -141,7 +141,9 @@ def test_logs_runs_journalctl_with_flags(monkeypatch, short_dir):
     monkeypatch.setattr(maintenance.shutil, "which", lambda name: "/usr/bin/" + name)
     args = parse(["logs", "-p", "warning", "--since", "today", "--", "SENSOR=door"])
     maintenance.cmd_logs(args, execvp=lambda file, argv: calls.append(argv))
-    assert calls == [["journalctl", "--unit", "severed.service", "--no-hostname", "--output",
+    # The daemon's own journal namespace, interleaved with systemd's lines about the unit.
+    assert calls == [["journalctl", "--namespace=+severed", "--unit", "severed.service",
+                      "--no-hostname", "--output",
                       "short-iso", "--lines", "200", "--no-pager", "--priority", "warning",
                       "--since", "today", "SENSOR=door"]]
     args = parse(["logs", "-f", "-n", "20"])

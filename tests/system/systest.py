@@ -318,7 +318,8 @@ class Checks:
         since = vm.ssh("date +%s")[1].strip()
         r = vm.json(f"{PROBE} outage STOP --record-s {int(35 * self.slow)} "
                     f"--timeout-s {int(90 * self.slow)}", timeout=200 * self.slow)
-        _, journal, _ = vm.ssh(f"journalctl -u severed --since @{since} --no-pager -o cat")
+        _, journal, _ = vm.ssh(f"journalctl --namespace=+severed -u severed --since @{since} "
+                               "--no-pager -o cat")
         caught = "Watchdog timeout" in journal
         figures = {"READY_again_after_s": _r(r["ready_after_s"]),
                    "sound_back_after_s": r["sound_back_after_s"],
@@ -361,7 +362,7 @@ class Checks:
                            "-f $f -r 48000 -c 2 -t raw -d 3 /tmp/safe.raw 2>/dev/null "
                            "&& echo $f && break; done")
         level = vm.json(f"{PROBE} level /tmp/safe.raw --format {fmt.strip() or 'S16_LE'}")
-        _, audio_log, _ = vm.ssh("journalctl -u severed -b --no-pager -o cat | "
+        _, audio_log, _ = vm.ssh("journalctl --namespace=+severed -u severed -b --no-pager -o cat | "
                                  "grep 'audio:' | tail -n 2")
         clean_restart(vm, 120 * self.slow)
         normal = status_json(vm)

@@ -332,7 +332,9 @@ def cmd_config(args):
 
 def journalctl_argv(args, interactive):
     """The journalctl command line for ``severed logs``."""
-    argv = ["journalctl", "--unit", "severed.service", "--no-hostname",
+    # The daemon logs to its own journal namespace (the unit's LogNamespace=severed);
+    # "+" interleaves systemd's lines about the unit from the system journal.
+    argv = ["journalctl", "--namespace=+severed", "--unit", "severed.service", "--no-hostname",
             "--output", "short-iso", "--lines", str(args.lines)]
     if args.follow:
         argv.append("--follow")

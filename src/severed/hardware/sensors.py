@@ -86,7 +86,10 @@ def _load_factory(name):
             return Device.pin_factory, False, []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            Device.ensure_pin_factory()
+            if hasattr(Device, "ensure_pin_factory"):
+                Device.ensure_pin_factory()
+            else:  # gpiozero 1.6 (Debian bookworm's python3-gpiozero)
+                Device.pin_factory = Device._default_pin_factory()
         return Device.pin_factory, False, [str(w.message) for w in caught]
     if name == "mock":
         from gpiozero.pins.mock import MockFactory
