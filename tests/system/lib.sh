@@ -41,3 +41,37 @@ debian_mirror() {
 base_key() {
     printf '%s\n' "$SUITE" "$(debian_mirror)" "${BASE_PACKAGES[@]}" | sha256sum | cut -c1-12
 }
+
+# --- roots of other ABIs (abi-root.sh, abi-test.sh) ---------------------------------
+# Raspberry Pi OS Lite's base as far as severed cares (python3, sudo, certificates),
+# plus the tools the tests run with. Not numpy, pyaudio or gpiozero: install.sh
+# fetches those, as on a fresh Pi. gcc and python3-dev are there for the compiled
+# engine core, which pip builds from source inside the root.
+ABI_ROOT_PACKAGES=(
+    python3 python3-venv ca-certificates sudo procps
+    python3-pytest python3-hypothesis python3-scipy
+)
+
+# Can this machine execute ARCH's binaries (natively, or through binfmt_misc + qemu)?
+abi_can_run() {
+    local arch=$1
+    case "$(dpkg --print-architecture):$arch" in
+        amd64:amd64|amd64:i386|arm64:arm64|arm64:armhf|armhf:armhf) return 0 ;;
+    esac
+    local name
+    case "$arch" in
+        armhf) name=qemu-arm ;;
+        arm64) name=qemu-aarch64 ;;
+        *) return 1 ;;
+    esac
+    [ -f "/proc/sys/fs/binfmt_misc/$name" ] && grep -qx enabled "/proc/sys/fs/binfmt_misc/$name"
+}
+
+abi_run_hint() {
+    printf '%s' "apt-get install qemu-user-static binfmt-support; mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable"
+}
+
+abi_root_key() {
+    printf '%s\n' "$2" "$1" "$(debian_mirror)" "${ABI_ROOT_PACKAGES[@]}" abi-root-v1 |
+        sha256sum | cut -c1-12
+}
