@@ -63,7 +63,11 @@ def _pyaudio():
 
 # ALSA and JACK print probing noise on stderr while PortAudio enumerates devices
 # ("Unknown PCM cards.pcm.rear", "jack server is not running"); it drowns real errors
-# in the journal. Route both libraries' messages to a no-op handler, once.
+# in the journal. Route both libraries' messages to a no-op handler, once. The handlers
+# are libffi closures: under the unit's MemoryDenyWriteExecute=yes libffi maps a memfd
+# twice (executable, writable) instead of asking for writable+executable memory
+# (tests/system/guest/mdwe_probe.py); should a closure still be refused, the noise
+# stays and the sound does not depend on it (MemoryError is caught too).
 _quiet_handlers = []
 
 
@@ -78,7 +82,7 @@ def _quiet_native_libraries():
         handler = alsa_handler_t(lambda *args: None)
         asound.snd_lib_error_set_handler(handler)
         _quiet_handlers.append(handler)
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, MemoryError):
         pass
     try:
         jack = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
@@ -87,7 +91,7 @@ def _quiet_native_libraries():
         jack.jack_set_error_function(handler)
         jack.jack_set_info_function(handler)
         _quiet_handlers.append(handler)
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, MemoryError):
         pass
     _quiet_handlers.append(None)  # tried, whatever the outcome
 
