@@ -1,5 +1,6 @@
 """The mixing kernel (a layer into its scene's dry bus and reverb send, gains ramped
-across the block) against the numpy oracle, to the bit; and its finiteness check."""
+across the block) against the numpy oracle, to the bit; its finiteness check; the
+meters' levels."""
 
 import numpy as np
 import pytest
@@ -24,12 +25,15 @@ def test_mix_layer_equals_oracle_bit_for_bit(gains, level_kind, frames, channels
     out, send = base.copy(), base[::-1].copy()
     want_out, want_send = base.copy(), base[::-1].copy()
     d0, d1, s0, s1 = gains
-    assert kernels.mix_layer(out, send, buf, frames, d0, d1, s0, s1, level)
     oracle.mix_layer(want_out, want_send, buf, frames, d0, d1, s0, s1, level)
+    layer = buf.copy()
+    assert kernels.mix_layer(out, send, layer, frames, d0, d1, s0, s1, level)
     np.testing.assert_array_equal(out, want_out)
     np.testing.assert_array_equal(send, want_send)
-    out2 = base.copy()
-    assert kernels.mix_layer(out2, None, buf, frames, d0, d1, s0, s1, level)
+    # The layer's buffer is left silent for the next layer, beyond frames untouched.
+    assert not layer[:frames].any() and np.array_equal(layer[frames:], buf[frames:])
+    out2, layer = base.copy(), buf.copy()
+    assert kernels.mix_layer(out2, None, layer, frames, d0, d1, s0, s1, level)
     np.testing.assert_array_equal(out2, want_out)
 
 
@@ -39,7 +43,7 @@ def test_a_non_finite_layer_is_refused_and_nothing_mixed(bad):
     buf[40, 1] = bad
     out = np.zeros((64, 2), np.float32)
     assert kernels.mix_layer(out, None, buf, 64, 1.0, 1.0, 0.0, 0.0, 1.0) is False
-    assert np.all(out == 0.0)
+    assert np.all(out == 0.0) and buf[0, 0] == 1.0  # neither mixed nor cleared
 
 
 def test_mix_layer_checks_its_buffers():
@@ -53,3 +57,12 @@ def test_mix_layer_checks_its_buffers():
     with pytest.raises(ValueError, match="frames is 65"):
         kernels.mix_layer(np.zeros((64, 2), np.float32), None, buf, 65, 1.0, 1.0, 0.0,
                           0.0, 1.0)
+
+
+def test_levels_are_the_peak_and_the_energy():
+    x = np.random.default_rng(5).standard_normal((1001, 3)).astype(np.float32)
+    peak, energy = kernels.levels(x, 1000)
+    assert peak == np.abs(x[:1000]).max()
+    assert energy == pytest.approx(float(np.sum(x[:1000].astype(np.float64) ** 2)), rel=1e-12)
+    x[500, 1] = np.nan
+    assert np.isnan(kernels.levels(x, 1000)[1])

@@ -254,7 +254,7 @@ class SceneMix:
         slot.gain = g
         if not kernels.mix_layer(bus, send, buf, frames, d0, g, s if prev is None else prev,
                                  s, level):
-            self._quarantine_samples(slot, buf)  # zeroed: nothing left to mix
+            self._quarantine_samples(slot, buf)  # nothing of it is mixed
         return sending
 
     def _run(self, slot, buf, frames, ctl):
@@ -266,25 +266,27 @@ class SceneMix:
         if g == 0.0 and slot.gain == 0.0 and not slot.layer.ALWAYS_RUN:
             slot.send_level = slot.send.value(ctl)
             return None  # silent before and after this block: nothing to hear
-        buf.fill(0.0)
+        # buf is silent here: layer buffers start so, and mixing clears them again.
         try:
             slot.layer.process(buf, frames, ctl)
         except Exception:  # a broken layer goes quiet; the show goes on
             log.exception("layer %s failed and is now silent", slot.layer.ctx.name)
             slot.enabled = False
             slot.fault = "failed while rendering"
+            buf.fill(0.0)
             return None
         return g
 
     def _quarantine_samples(self, slot, buf):
-        """A layer made NaN or infinity (damaged audio on disk, a filter blown up): zero
-        them, and reset the layer so that its state does not carry them on. One NaN
-        reaching a recursive filter further on would silence the show for good."""
-        np.nan_to_num(buf, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        """A layer made NaN or infinity (damaged audio on disk, a filter blown up): its
+        block is dropped (silent), and the layer reset so that its state does not carry
+        them on. One NaN reaching a recursive filter further on would silence the show
+        for good."""
+        buf.fill(0.0)
         slot.layer.reset()
         slot.bad_blocks += 1
         if slot.bad_blocks == 1:
-            log.error("layer %s produced non-finite samples: zeroed, layer reset",
+            log.error("layer %s produced non-finite samples: block dropped, layer reset",
                       slot.layer.ctx.name)
 
     def _render_reverb(self, out, frames, sending):

@@ -14,6 +14,8 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 typedef struct {
     double d0, d1, s0, s1;
@@ -23,13 +25,18 @@ typedef struct {
 
 /* ---------------------------------------------------------------- perform routines */
 
-/* 1 if every sample of x[0..count) is finite. */
+/* 1 if every sample of x[0..count) is finite: no exponent field is all ones. On the
+ * bit patterns, so the loop has no chain of dependent float additions to wait on. */
 static int all_finite(const float *x, long count)
 {
-    float probe = 0.0f;
-    for (long i = 0; i < count; i++)
-        probe += x[i] * 0.0f;   /* NaN as soon as one sample is NaN or infinite */
-    return probe == 0.0f;
+    uint32_t worst = 0;
+    for (long i = 0; i < count; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        uint32_t e = u & 0x7f800000u;
+        worst = e > worst ? e : worst;
+    }
+    return worst != 0x7f800000u;
 }
 
 static void mix_perform(float *out, float *send, const float *buf, long frames,
@@ -94,8 +101,9 @@ PyDoc_STRVAR(mix_layer_doc,
 "mix_layer(out, send, buf, frames, d0, d1, s0, s1, level) -> bool\n--\n\n"
 "Add buf[:frames] into out (dry) and send (None: no send), float32 (>= frames, C)\n"
 "C-contiguous, with the layer gain ramping d0 -> d1 and the send s0 -> s1 across the\n"
-"block, times the scene level (a float, or a float32 per-frame curve). Returns False,\n"
-"mixing nothing, when buf holds a NaN or an infinity.");
+"block, times the scene level (a float, or a float32 per-frame curve); then zero\n"
+"buf[:frames], ready for the next layer. Returns False, mixing and clearing nothing,\n"
+"when buf holds a NaN or an infinity.");
 
 static PyObject *mix_layer(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -124,7 +132,7 @@ static PyObject *mix_layer(PyObject *self, PyObject *const *args, Py_ssize_t nar
     }
     if (buf_get(&out, args[0], "f", 1, "mix_layer: out") < 0 ||
         (args[1] != Py_None && buf_get(&send, args[1], "f", 1, "mix_layer: send") < 0) ||
-        buf_get(&buf, args[2], "f", 0, "mix_layer: buf") < 0)
+        buf_get(&buf, args[2], "f", 1, "mix_layer: buf") < 0)
         goto done;
     Py_ssize_t channels = buf_cols(&buf);
     if (arg_ssize(args[3], 0, buf_rows(&buf), "mix_layer: frames", &frames) < 0)
@@ -149,6 +157,8 @@ static PyObject *mix_layer(PyObject *self, PyObject *const *args, Py_ssize_t nar
         if (frames > 0)
             mix_perform(out.view.buf, send.held ? send.view.buf : NULL, buf.view.buf,
                         (long)frames, (long)channels, &g);
+        /* The layer buffer is left silent, ready for the next layer to add into. */
+        memset(buf.view.buf, 0, sizeof(float) * (size_t)(frames * channels));
         result = Py_True;
     }
     Py_INCREF(result);
@@ -183,14 +193,22 @@ static PyObject *levels(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     const float *x = blk.view.buf;
     long count = (long)(frames * buf_cols(&blk));
     float peak = 0.0f;
-    double sum = 0.0;
-    for (long i = 0; i < count; i++) {
+    double sum[4] = {0.0, 0.0, 0.0, 0.0};  /* four chains of additions, overlapped */
+    long i = 0;
+    for (; i + 4 <= count; i += 4) {
+        for (int k = 0; k < 4; k++) {
+            float a = fabsf(x[i + k]);
+            peak = a > peak ? a : peak;
+            sum[k] += (double)x[i + k] * (double)x[i + k];
+        }
+    }
+    for (; i < count; i++) {
         float a = fabsf(x[i]);
         peak = a > peak ? a : peak;
-        sum += (double)x[i] * (double)x[i];
+        sum[0] += (double)x[i] * (double)x[i];
     }
     buf_release(&blk);
-    return Py_BuildValue("(dd)", (double)peak, sum);
+    return Py_BuildValue("(dd)", (double)peak, (sum[0] + sum[1]) + (sum[2] + sum[3]));
 }
 
 PyMethodDef mix_methods[] = {
