@@ -15,7 +15,7 @@ Use::
     start, end = gain.next_block(frames)   # or just the block's end points
 
     drift = Drift(voices=8, depth=10.0, rate_hz=0.2, rng=np.random.default_rng(7))
-    cents = drift.value(t)            # shape (8,), within +/-10, call with rising t
+    cents = drift.value(t)            # 8 floats, within +/-10, call with rising t
 
 Lfo and Drift depend only on their seed (and t): the same seed gives the same values.
 """
@@ -188,7 +188,8 @@ class Drift:
     to 0.6 * depth from the last, reflected at +/-depth) and glides between them along
     a half cosine, so the curve is smooth and its spectrum sits below about rate_hz.
     Voices' points are staggered in time so that they never turn together.
-    ``value(t)`` expects t not to decrease (engine time); it returns a new array.
+    ``value(t)`` expects t not to decrease (engine time); it returns a new list of
+    floats, one per voice (control rate: plain floats are cheaper than numpy here).
     """
 
     STEP = 0.6  # largest step between points, as a share of depth
@@ -232,4 +233,4 @@ class Drift:
             prev = self._prev[v]
             w = 0.5 - 0.5 * math.cos(math.pi * (x - k))
             out.append(prev + (self._next[v] - prev) * w)
-        return np.array(out)
+        return out

@@ -139,6 +139,8 @@ class Oscillator:
     def _frequencies(self, freq_hz):
         if isinstance(freq_hz, _SCALARS):
             self._freqs.fill(freq_hz)
+        elif isinstance(freq_hz, list) and len(freq_hz) == self.voices:
+            self._freqs[:] = freq_hz  # the layers' usual case, with no array made
         else:
             freqs = np.asarray(freq_hz, dtype=np.float64)
             if freqs.ndim == 0:

@@ -56,7 +56,8 @@ class Drone(Layer):
         p = self.params
         n = p["voices"]
         spread = np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
-        self.detune = spread * p["detune_cents"]
+        self.detune = (spread * p["detune_cents"]).tolist()
+        self._still = [0.0] * n
         self.osc = Oscillator(ctx.sample_rate, p["shape"], voices=n, max_frames=ctx.max_frames,
                               phase=ctx.rng.random(n))
         self.drift = Drift(n, p["drift_cents"], p["drift_hz"], ctx.rng) \
@@ -72,11 +73,12 @@ class Drone(Layer):
         if 0.0 < p["stop_after_s"] < controls.scene_s:
             return
         t = controls.t + frames / self.ctx.sample_rate
-        cents = self.detune + 100.0 * p["bend"].value(controls)
-        if self.drift is not None:
-            cents = cents + self.drift.value(t)
+        bend = 100.0 * p["bend"].value(controls)
+        drift = self.drift.value(t) if self.drift is not None else self._still
         f0 = p["freq_hz"].value(controls) or 2.0 * self.ctx.mains_hz
-        freqs = np.maximum(f0 * np.exp2(cents / 1200.0), FLOOR_HZ)
+        # A few voices at control rate: plain floats cost less than numpy calls.
+        freqs = [max(f0 * 2.0 ** ((d + bend + w) / 1200.0), FLOOR_HZ)
+                 for d, w in zip(self.detune, drift)]
         mono = self.osc.render_mix(self._mono, frames, freqs, self.weights)
         if p["drive"] > 1.0:
             soft_clip(mono, p["drive"], out=mono)

@@ -56,7 +56,7 @@ class Pad(Layer):
 
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
-        self.base = np.asarray(self.params["freqs_hz"], np.float64)
+        self.base = [float(f) for f in self.params["freqs_hz"]]
         n = len(self.base)
         self.osc = Oscillator(ctx.sample_rate, self.params["shape"], voices=n,
                               max_frames=ctx.max_frames,
@@ -76,8 +76,9 @@ class Pad(Layer):
     def process(self, out, frames, controls):
         p = self.params
         t = controls.t + frames / self.ctx.sample_rate  # pitch reached at the block end
-        cents = self.drift.value(t) + 100.0 * p["transpose"].value(controls)
-        freqs = self.base * np.exp2(cents / 1200.0)
+        shift = 100.0 * p["transpose"].value(controls)
+        freqs = [f * 2.0 ** ((d + shift) / 1200.0)
+                 for f, d in zip(self.base, self.drift.value(t))]
         mixed = self.osc.render_mix(self._mixed, frames, freqs, self.mix)
         self.filter.set(freq_hz=p["cutoff_hz"].value(controls), q=p["resonance"].value(controls))
         if not self._started:  # no sweep from the constructor's cutoff on the first block
