@@ -1,4 +1,5 @@
-"""CPU cost of the DSP building blocks, per 2048-frame block at 48 kHz.
+"""CPU cost of the DSP building blocks (oscillators, noise, drift, saturation), per
+2048-frame block at 48 kHz.
 
 Run: ``.venv/bin/python benchmarks/bench_oscillators.py [--blocks N]``
 
@@ -14,10 +15,10 @@ import time
 
 import numpy as np
 
-from severed.engine.dsp.envelopes import Adsr, Decay
-from severed.engine.dsp.modulation import Drift, Lfo, Smoother
+from severed.engine.dsp.modulation import Drift
+from severed.engine.dsp.noise import Noise
 from severed.engine.dsp.oscillators import Oscillator
-from severed.engine.dsp.saturation import Saturator, soft_clip
+from severed.engine.dsp.saturation import soft_clip
 
 SAMPLE_RATE = 48000
 FRAMES = 2048
@@ -50,8 +51,14 @@ def cases():
 
     def drifting(i):
         cents = drift.value(i * block_s)
-        saw_drift.render(out8, FRAMES, PAD_HZ * 2.0 ** (cents / 1200.0))
+        saw_drift.render(out8, FRAMES, PAD_HZ * 2.0 ** (np.asarray(cents) / 1200.0))
     yield "8 saw voices, drifting (Drift incl.)", drifting
+
+    stereo = np.zeros((FRAMES, 2), np.float32)
+    pan = np.tile(np.array([[0.9, 0.4], [0.4, 0.9]], np.float32), (4, 1))
+    panned = Oscillator(SAMPLE_RATE, "saw", voices=8, max_frames=FRAMES)
+    yield "8 saw voices panned into stereo", lambda i: panned.render_mix(stereo, FRAMES,
+                                                                         110.0, pan)
 
     drift_only = Drift(8, 10.0, 0.2, np.random.default_rng(3))
     yield "Drift.value, 8 voices", lambda i: drift_only.value(i * block_s)
@@ -63,41 +70,12 @@ def cases():
     one = Oscillator(SAMPLE_RATE, "square", voices=1, max_frames=FRAMES)
     yield "1 square voice, vibrato", lambda i: one.render(mono, FRAMES, 220.0 + (i % 7))
 
-    smoother = Smoother(0.0, time_s=0.05, sample_rate=SAMPLE_RATE)
-
-    def smoothing(i):
-        smoother.set(float(i % 2))
-        smoother.ramp(buf, FRAMES)
-    yield "Smoother.ramp, moving every block", smoothing
-
-    settled = Smoother(0.5, sample_rate=SAMPLE_RATE)
-    yield "Smoother.next_block, settled", lambda i: settled.next_block(FRAMES)
-
-    lfo = Lfo("random", 0.3, rng=np.random.default_rng(2))
-    yield "Lfo(random).value", lambda i: lfo.value(i * block_s)
-
-    adsr = Adsr(SAMPLE_RATE, 0.01, 0.2, 0.6, 0.5, max_frames=FRAMES)
-
-    def enveloping(i):
-        if i % 8 == 0:
-            adsr.gate(True, offset=100)
-        elif i % 8 == 4:
-            adsr.gate(False, offset=700)
-        adsr.render(buf, FRAMES)
-    yield "Adsr.render (gates every 4 blocks)", enveloping
-
-    decay = Decay(SAMPLE_RATE, tau_s=0.001, max_frames=FRAMES)
-
-    def decaying(i):
-        if i % 4 == 0:
-            decay.trigger(offset=300)
-        decay.render(buf, FRAMES)
-    yield "Decay.render (trigger every 4 blocks)", decaying
+    for color in ("white", "pink", "brown"):
+        noise = Noise(color, np.random.default_rng(4), channels=2, max_frames=FRAMES)
+        yield f"{color} noise, stereo", lambda i, n=noise: n.render(stereo, FRAMES)
 
     x = (0.8 * np.sin(np.arange(FRAMES) * 0.05)).astype(np.float32)
     yield "soft_clip", lambda i: soft_clip(x, 2.0, out=buf)
-    sat = Saturator(drive_db=6.0, mix=0.5, max_frames=FRAMES)
-    yield "Saturator.process, steady drive", lambda i: sat.process(x, buf)
 
 
 def main():

@@ -1,100 +1,8 @@
-"""Smoother, Lfo and Drift: ramps without steps, bounded and slow random motion."""
+"""Drift: bounded, slow, independent, deterministic random motion; linear ramps."""
 
 import numpy as np
-import pytest
 
-from severed.engine.dsp.modulation import Drift, Lfo, Smoother
-
-
-def ramp_blocks(smoother, sizes):
-    out = []
-    for n in sizes:
-        buf = np.zeros(n, np.float32)
-        out.append(smoother.ramp(buf, n).copy())
-    return np.concatenate(out)
-
-
-@pytest.mark.parametrize("sizes", [[64] * 40, [2048, 512], [1, 7, 333, 100, 2000]])
-def test_smoother_reaches_the_target_on_time_with_no_step_above_the_slope(sizes):
-    fs, time_s = 48000, 0.05
-    s = Smoother(-1.0, time_s=time_s, sample_rate=fs)
-    s.set(0.5)
-    x = np.concatenate([[-1.0], ramp_blocks(s, sizes)])
-    n = round(time_s * fs)  # 2400 samples
-    slope = 1.5 / n
-    assert np.abs(np.diff(x)).max() <= slope + 2e-7  # float32 rounding of the values
-    reached = np.flatnonzero(x == np.float32(0.5))[0]
-    assert reached == n
-    assert np.all(x[reached:] == np.float32(0.5))
-    assert s.settled and s.value == 0.5
-
-
-def test_smoother_retarget_mid_ramp_never_steps():
-    s = Smoother(0.0, time_s=0.01, sample_rate=48000)  # 480 samples per ramp
-    s.set(1.0)
-    first = ramp_blocks(s, [200])
-    s.set(-1.0)  # turn around from 200/480 of the way up
-    second = ramp_blocks(s, [600])
-    x = np.concatenate([[0.0], first, second])
-    steepest = (1.0 + 200 / 480) / 480  # the new ramp's slope
-    assert np.abs(np.diff(x)).max() <= steepest + 2e-7
-    assert x[-1] == -1.0
-
-
-def test_smoother_next_block_matches_ramp_and_is_cheap_when_settled():
-    a = Smoother(2.0, time_s=0.02, sample_rate=1000)  # 20 samples
-    b = Smoother(2.0, time_s=0.02, sample_rate=1000)
-    a.set(4.0)
-    b.set(4.0)
-    buf = np.zeros(8, np.float32)
-    for _ in range(4):
-        start, end = a.next_block(8)
-        ramp = b.ramp(buf, 8)
-        assert end == pytest.approx(float(ramp[-1]), abs=1e-6)
-        assert start <= end
-    assert a.settled and a.next_block(8) == (4.0, 4.0)
-    s = Smoother(0.3)
-    assert s.settled and s.next_block(2048) == (0.3, 0.3)
-    assert np.all(s.ramp(np.zeros(16, np.float32), 16) == np.float32(0.3))
-
-
-def test_smoother_zero_time_jumps():
-    s = Smoother(0.0, time_s=0.0)
-    s.set(1.0)
-    assert s.settled and s.value == 1.0
-
-
-@pytest.mark.parametrize("shape", ["sine", "triangle", "square", "saw", "random"])
-def test_lfo_stays_in_range_and_is_deterministic(shape):
-    t = np.arange(0, 20, 0.01)
-    a = Lfo(shape, 0.7, rng=np.random.default_rng(5))
-    b = Lfo(shape, 0.7, rng=np.random.default_rng(5))
-    va = np.array([a.value(x) for x in t])
-    vb = np.array([b.value(x) for x in t[::-1]])[::-1]  # read backwards: same values
-    assert np.all(np.abs(va) <= 1.0)
-    np.testing.assert_array_equal(va, vb)
-    assert va.max() > 0.5 and va.min() < -0.5
-
-
-@pytest.mark.parametrize("shape", ["sine", "triangle", "square", "saw"])
-def test_lfo_period(shape):
-    rate = 0.8
-    lfo = Lfo(shape, rate)
-    t = np.arange(0, 10, 1e-3)
-    v = np.array([lfo.value(x) for x in t])
-    np.testing.assert_allclose(v[:-1250], v[1250:], atol=1e-6)  # 1250 ms = one period
-    assert lfo.value(0.25 / rate) == pytest.approx(1.0) or shape in ("saw",)
-
-
-def test_lfo_random_is_smooth_and_differs_by_seed():
-    rate = 2.0
-    lfo = Lfo("random", rate, rng=np.random.default_rng(1))
-    t = np.arange(0, 30, 1e-3)
-    v = np.array([lfo.value(x) for x in t])
-    # cosine steps between points in [-1, 1]: slope at most pi * rate (per second)
-    assert np.abs(np.diff(v)).max() / 1e-3 <= np.pi * rate * 1.01
-    other = Lfo("random", rate, rng=np.random.default_rng(2))
-    assert np.abs(v - np.array([other.value(x) for x in t])).max() > 0.5
+from severed.engine.dsp.modulation import Drift, linear_ramp
 
 
 def drift_track(seed, voices=8, depth=10.0, rate_hz=0.2, seconds=3000.0, step_s=0.25):
@@ -141,3 +49,10 @@ def test_drift_is_deterministic_per_seed_whatever_the_call_pattern():
 def test_drift_zero_depth_is_still():
     d = Drift(3, 0.0, 0.5, np.random.default_rng(0))
     assert d.value(12.3) == [0.0, 0.0, 0.0]
+
+
+def test_linear_ramp_continues_from_the_last_value_handed_out():
+    first = linear_ramp(np.zeros(4, np.float32), 0.0, 0.25)
+    second = linear_ramp(np.zeros(4, np.float32), float(first[-1]), -0.125)
+    np.testing.assert_array_equal(first, [0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_array_equal(second, [0.875, 0.75, 0.625, 0.5])

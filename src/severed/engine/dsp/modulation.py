@@ -1,30 +1,21 @@
-"""Control signals: ramped parameter values, LFOs and slow random drift.
+"""Control signals: linear ramps and slow random drift.
 
-- :class:`Smoother` turns a parameter that jumps into one that ramps, per sample
-  (``ramp``) or per block (``next_block``), so no change of gain, cutoff or drive is a step.
-- :func:`linear_ramp` writes one block of a linear ramp: the per-sample gain of the
-  smoother, the master's gain and a scene's layer mix all come from it.
-- :class:`Lfo` is a control-rate low-frequency oscillator read at engine time ``t``.
+- :func:`linear_ramp` writes one block of a linear ramp: the master's gain comes from it.
 - :class:`Drift` is the "analog" wander of a bank of voices: a slow, bounded random walk.
 
 Use::
 
-    gain = Smoother(0.0, time_s=0.05, sample_rate=48000)
-    gain.set(0.5)
-    gain.ramp(buf, frames)            # per-sample values for this block
-    start, end = gain.next_block(frames)   # or just the block's end points
-
     drift = Drift(voices=8, depth=10.0, rate_hz=0.2, rng=np.random.default_rng(7))
     cents = drift.value(t)            # 8 floats, within +/-10, call with rising t
 
-Lfo and Drift depend only on their seed (and t): the same seed gives the same values.
+Drift depends only on its seed (and t): the same seed gives the same values. (Automated
+layer parameters, LFOs included, are engine/params.py; per-sample ramps of a layer's
+mix happen in the compiled mixing kernel.)
 """
 
 import math
 
 import numpy as np
-
-LFO_SHAPES = ("sine", "triangle", "square", "saw", "random")
 
 _COUNT = np.arange(1, 1, dtype=np.float32)  # 1..n, grown on demand, shared
 
@@ -48,89 +39,6 @@ def linear_ramp(out, start, step):
     return out
 
 
-class Smoother:
-    """Ramps a control value to its target so that no change is a step.
-
-    ``set(target)`` starts a linear ramp from the current value that reaches the target
-    after ``time_s``; ``ramp(out, frames)`` writes the per-sample values of the next
-    block, ``next_block(frames)`` returns only its (start, end) values. Both advance.
-    While settled both are a few attribute reads (no numpy work beyond a fill).
-    """
-
-    def __init__(self, value, time_s=0.05, sample_rate=48000):
-        self._value = float(value)
-        self._target = self._value
-        self.time_s = float(time_s)
-        self.sample_rate = float(sample_rate)
-        self._step = 0.0  # change per sample while ramping
-        self._left = 0  # samples until the target is reached
-
-    @property
-    def value(self):
-        """The current value (the last sample handed out)."""
-        return self._value
-
-    @property
-    def target(self):
-        return self._target
-
-    @property
-    def settled(self):
-        """True when the value is at its target."""
-        return self._left == 0
-
-    def set(self, target):
-        """Aim at ``target``, reached linearly over ``time_s`` from the current value."""
-        target = float(target)
-        if target == self._target:
-            return
-        self._target = target
-        samples = round(self.time_s * self.sample_rate)
-        if samples <= 0 or target == self._value:
-            self._value, self._left, self._step = target, 0, 0.0
-        else:
-            self._left = samples
-            self._step = (target - self._value) / samples
-
-    def jump(self, value):
-        """Go to ``value`` at once (for set-up and reset, not while audio plays)."""
-        self._value = self._target = float(value)
-        self._left, self._step = 0, 0.0
-
-    def ramp(self, out, frames):
-        """Write the per-sample values of the next ``frames`` samples into ``out[:frames]``
-        (float32, 1-D) and return that view. The first sample is one step on from the
-        last value handed out, so consecutive blocks join without a step."""
-        view = out[:frames]
-        if self._left == 0:
-            view.fill(self._value)
-            return view
-        n = min(frames, self._left)
-        linear_ramp(view[:n], self._value, self._step)
-        self._advance(n)
-        if n < frames:
-            view[n:].fill(self._value)
-        return view
-
-    def next_block(self, frames):
-        """(value at the start, value at the end) of the next ``frames`` samples; advances.
-
-        A caller that interpolates linearly between them moves by at most one ramp step
-        per sample. When settled both are the held value."""
-        start = self._value
-        if self._left == 0:
-            return start, start
-        self._advance(min(frames, self._left))
-        return start, self._value
-
-    def _advance(self, n):
-        self._left -= n
-        if self._left == 0:
-            self._value = self._target  # land exactly, whatever the rounding on the way
-        else:
-            self._value += self._step * n
-
-
 def _hash_unit(seed, k):
     """Deterministic value in [-1, 1) for integer k under ``seed`` (splitmix64)."""
     z = (seed + 0x9E3779B97F4A7C15 * (k + 1)) & 0xFFFFFFFFFFFFFFFF
@@ -138,45 +46,6 @@ def _hash_unit(seed, k):
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
     z ^= z >> 31
     return (z >> 11) * (2.0 / (1 << 53)) - 1.0
-
-
-class Lfo:
-    """Control-rate low-frequency oscillator: shape sine|triangle|square|saw|random
-    (smooth random: cosine-interpolated random points at rate_hz), seeded by an rng.
-
-    ``value(t)`` is in [-1, 1] at engine time ``t`` seconds and depends only on t (and
-    the seed), so it may be read at any time in any order. ``phase`` is in cycles.
-    Every periodic shape starts at 0 and rises (square: starts high).
-    """
-
-    def __init__(self, shape, rate_hz, rng=None, phase=0.0):
-        if shape not in LFO_SHAPES:
-            raise ValueError(f"unknown LFO shape {shape!r} "
-                             f"(expected one of {', '.join(LFO_SHAPES)})")
-        if rate_hz < 0:
-            raise ValueError(f"LFO rate_hz must be 0 or more, not {rate_hz}")
-        self.shape = shape
-        self.rate_hz = float(rate_hz)
-        self.phase = float(phase)
-        rng = rng if rng is not None else np.random.default_rng(0)
-        self._seed = int(rng.integers(0, 2 ** 63))
-
-    def value(self, t):
-        x = self.rate_hz * t + self.phase
-        shape = self.shape
-        if shape == "random":
-            k = math.floor(x)
-            a, b = _hash_unit(self._seed, k), _hash_unit(self._seed, k + 1)
-            w = 0.5 - 0.5 * math.cos(math.pi * (x - k))
-            return a + (b - a) * w
-        x -= math.floor(x)
-        if shape == "sine":
-            return math.sin(2.0 * math.pi * x)
-        if shape == "triangle":
-            return 4.0 * abs((x - 0.25) % 1.0 - 0.5) - 1.0
-        if shape == "square":
-            return 1.0 if x < 0.5 else -1.0
-        return 2.0 * ((x + 0.5) % 1.0) - 1.0  # saw
 
 
 class Drift:
