@@ -228,6 +228,12 @@ def test_trigger_that_moves_the_show_nowhere_says_why(fake_loop, cfg, short_dir,
         server.stop()
     assert capsys.readouterr().out == ("triggered door.closed; no scene change: the show "
                                        "needs motion in the last 30 s\n")
+    server = ControlServer(os.path.join(short_dir, "t.sock"), handler).start()
+    try:
+        assert run(["scene", "outie"]) == 0
+    finally:
+        server.stop()
+    assert capsys.readouterr().out == "no scene change: outie is playing already\n"
 
 
 def test_did_you_mean_for_commands_and_scenes(daemon, capsys):

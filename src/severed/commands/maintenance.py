@@ -224,7 +224,10 @@ def cmd_trigger(args):
 
 
 def cmd_scene(args):
-    return _posted(_ask(args, "scene", name=args.name), f"cross-fading to {args.name}")
+    reply = _ask(args, "scene", name=args.name)
+    if reply.get("unmoved"):
+        return _posted(reply, f"no scene change: {reply['unmoved']}")
+    return _posted(reply, f"cross-fading to {args.name}")
 
 
 def cmd_volume(args):

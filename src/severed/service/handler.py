@@ -219,7 +219,10 @@ class ControlHandler:
                                f"(scenes: {', '.join(scenes)})" + did_you_mean(name, scenes))
         if scenes is not None and getattr(scenes[name], "overlay", False):
             raise RequestError(f"{name!r} is an overlay, not a scene to switch to")
-        return self._post("cmd.scene", scene=name)
+        reply = self._post("cmd.scene", scene=name)
+        if getattr(getattr(self.loop, "state", None), "scene", None) == name:
+            reply["unmoved"] = f"{name} is playing already"
+        return reply
 
     def trigger(self, request):
         name = _text(request, "event")
