@@ -69,8 +69,7 @@ class BoothLink:
         self.group = Group(cfg.group, cfg.site, cfg.leader) if cfg.group else None
         self.gbase = cfg.group_base
         self.grouped = False  # read by the render thread: hold scene changes for the group
-        self.problems = {}  # kind -> sentence, for status and doctor
-        self.disconnected_at = None  # monotonic time the broker was lost (benchmarks)
+        self.problems = {}  # "denied" or the topic whose echo is missing -> sentence
         self._records = collections.deque(maxlen=2000)
         self._held = collections.deque(maxlen=64)
         self._inbox = queue.SimpleQueue()
@@ -139,7 +138,6 @@ class BoothLink:
     def _lost(self, reason):
         # Straight from paho's thread: the next scene change already plays standalone.
         self.grouped = False
-        self.disconnected_at = self.clock()
         self._inbox.put(("disconnect", reason))
 
     # -- this link's thread
