@@ -11,9 +11,12 @@ def status_lines(fleet):
              + (f", topics {fleet['topics']}" if fleet.get("topics") else "")]
     group = fleet.get("group")
     if group:
-        text = f"group      {group.get('name')}: {group.get('role')}"
-        if group.get("leader"):
-            text += f", led by {group['leader']}, members {', '.join(group.get('members') or [])}"
+        role = group.get("role")
+        text = f"group      {group.get('name')}: " + (
+            "leading" if role == "leader" else
+            f"member, led by {group.get('leader')}" if role == "member" else str(role))
+        if role in ("leader", "member"):
+            text += f" (members {', '.join(group.get('members') or [])})"
         if group.get("note"):
             text += f" ({group['note']})"
         lines.append(text)
