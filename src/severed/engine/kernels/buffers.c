@@ -134,3 +134,20 @@ int arg_ssize(PyObject *obj, Py_ssize_t lo, Py_ssize_t hi, const char *what, Py_
     *out = v;
     return 0;
 }
+
+int arg_u32(PyObject *obj, const char *what, uint32_t *out)
+{
+    unsigned long long v = PyLong_AsUnsignedLongLong(obj);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+            return -1;
+        PyErr_Clear();
+        v = ~0ULL;  /* negative or too large: reported below */
+    }
+    if (v > 0xFFFFFFFFULL) {
+        PyErr_Format(PyExc_ValueError, "%s is outside 0..4294967295", what);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}

@@ -70,7 +70,8 @@ static PyObject *hum(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     (void)self;
     Buf out = {0}, tab = {0}, slo = {0}, st = {0};
     PyObject *result = NULL;
-    Py_ssize_t frames, inc, frac_bits;
+    Py_ssize_t frames, frac_bits;
+    uint32_t inc;
     HumState h;
     if (nargs != 9) {
         PyErr_SetString(PyExc_TypeError, "hum() takes out, frames, table, slope, state, inc, "
@@ -86,7 +87,7 @@ static PyObject *hum(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         buf_get(&slo, args[3], "f", 0, "hum: slope") < 0 ||
         buf_get(&st, args[4], "d", 1, "hum: state") < 0 ||
         arg_ssize(args[1], 0, buf_rows(&out), "hum: frames", &frames) < 0 ||
-        arg_ssize(args[5], 0, 0xFFFFFFFFLL, "hum: inc", &inc) < 0 ||
+        arg_u32(args[5], "hum: inc", &inc) < 0 ||
         arg_ssize(args[6], 1, 31, "hum: frac_bits", &frac_bits) < 0)
         goto done;
     Py_ssize_t size = (Py_ssize_t)1 << (32 - frac_bits);
@@ -97,7 +98,7 @@ static PyObject *hum(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     double *s = st.view.buf;
     h.phase = (uint32_t)s[0];
-    h.inc = (uint32_t)inc;
+    h.inc = inc;
     h.frac_bits = (int)frac_bits;
     h.flicker_phase = s[1];
     hum_perform(tab.view.buf, slo.view.buf, &h, (long)frames, out.view.buf,

@@ -24,6 +24,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 
 /* A buffer the caller lends for one call: the view and its element kind. */
 typedef struct {
@@ -47,6 +48,9 @@ Py_ssize_t buf_rows(const Buf *b);
 Py_ssize_t buf_cols(const Buf *b);
 /* Check an integer argument lies in [lo, hi]; sets ValueError naming `what`. */
 int arg_ssize(PyObject *obj, Py_ssize_t lo, Py_ssize_t hi, const char *what, Py_ssize_t *out);
+/* An integer argument in 0 .. 2^32 - 1 (a phase step in 32-bit turns). Not through
+ * arg_ssize: Py_ssize_t is 32-bit on armhf and i386 and cannot hold the top half. */
+int arg_u32(PyObject *obj, const char *what, uint32_t *out);
 
 /* floor(x) for |x| < 2^62, without a call into libm: x86-64's baseline instruction set
  * has no rounding instruction, and a per-frame floor() call costs more than the rest
