@@ -130,3 +130,7 @@ def test_broker_unreachable_at_boot_then_joins(booths, watcher, broker):
                                           "connected": True, "topics": "severed/corridor",
                                           "problems": []}
     assert corridor.status()["underruns"] == 0
+    # A clean stop says goodbye itself (the broker sends no will after a clean disconnect).
+    corridor.stop()
+    assert corridor.proc.returncode == 0
+    wait_for(lambda: tech.last("severed/corridor/status") == "offline", 20, "corridor offline")
