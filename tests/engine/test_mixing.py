@@ -66,3 +66,16 @@ def test_levels_are_the_peak_and_the_energy():
     assert energy == pytest.approx(float(np.sum(x[:1000].astype(np.float64) ** 2)), rel=1e-12)
     x[500, 1] = np.nan
     assert np.isnan(kernels.levels(x, 1000)[1])
+
+
+@pytest.mark.parametrize("channels", (1, 2, 3))
+def test_add_mono_adds_one_channel_into_all(channels):
+    rng = np.random.default_rng(channels)
+    out = rng.standard_normal((300, channels)).astype(np.float32)
+    mono = rng.standard_normal((300, 1)).astype(np.float32)
+    want = out.copy()
+    want[:250] += mono[:250] * np.float32(0.3)
+    kernels.add_mono(out, mono, 250, 0.3)
+    np.testing.assert_array_equal(out, want)
+    with pytest.raises(ValueError, match="one channel"):
+        kernels.add_mono(out, np.zeros((300, 2), np.float32), 250, 1.0)

@@ -1,7 +1,7 @@
 """Oracle for the recursive-filter kernel: direct form I as a plain loop over samples.
 
 The arithmetic is the kernel's, operation for operation, in Python floats (IEEE
-doubles): y = b0*x + b1*x1 + ... + bK*xK - a1*y1 - ... - aK*yK, rounded to the output
+doubles): y = b0*x + b1*x1 + ... + bK*xK - aK*yK - ... - a1*y1, rounded to the output
 dtype; state magnitudes below 1e-30 are zeroed at the end of each call. So the
 kernel must match it to the bit.
 
@@ -40,7 +40,7 @@ def direct_form_1(x, y, state, segments):
                 acc = b[0] * xin
                 for j in range(order):
                     acc = acc + b[j + 1] * xs[j]
-                for j in range(order):
+                for j in reversed(range(order)):
                     acc = acc - a[j] * ys[j]
                 xs = [xin] + xs[:-1]
                 ys = [acc] + ys[:-1]

@@ -211,7 +211,58 @@ static PyObject *levels(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(dd)", (double)peak, (sum[0] + sum[1]) + (sum[2] + sum[3]));
 }
 
+PyDoc_STRVAR(add_mono_doc,
+"add_mono(out, mono, frames, gain)\n--\n\n"
+"out[:frames, c] += mono[:frames] * gain for every channel c: a mono layer into its\n"
+"(>= frames, C) float32 buffer. mono: float32, (>= frames,) or (>= frames, 1).");
+
+static PyObject *add_mono(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    Buf out = {0}, mono = {0};
+    PyObject *result = NULL;
+    Py_ssize_t frames;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "add_mono() takes out, mono, frames, gain");
+        return NULL;
+    }
+    double gain = PyFloat_AsDouble(args[3]);
+    if (gain == -1.0 && PyErr_Occurred())
+        return NULL;
+    if (buf_get(&out, args[0], "f", 1, "add_mono: out") < 0 ||
+        buf_get(&mono, args[1], "f", 0, "add_mono: mono") < 0 ||
+        arg_ssize(args[2], 0, buf_rows(&out), "add_mono: frames", &frames) < 0)
+        goto done;
+    if (buf_cols(&mono) != 1 || buf_rows(&mono) < frames) {
+        PyErr_Format(PyExc_ValueError, "add_mono: mono must be one channel of >= %zd frames",
+                     frames);
+        goto done;
+    }
+    float *o = out.view.buf;
+    const float *m = mono.view.buf;
+    const float g = (float)gain;
+    long channels = (long)buf_cols(&out);
+    if (channels == 2) {
+        for (long n = 0; n < frames; n++) {
+            float v = m[n] * g;
+            o[2 * n] += v;
+            o[2 * n + 1] += v;
+        }
+    } else {
+        for (long n = 0; n < frames; n++)
+            for (long c = 0; c < channels; c++)
+                o[n * channels + c] += m[n] * g;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    buf_release(&out);
+    buf_release(&mono);
+    return result;
+}
+
 PyMethodDef mix_methods[] = {
+    {"add_mono", (PyCFunction)(void (*)(void))add_mono, METH_FASTCALL, add_mono_doc},
     {"levels", (PyCFunction)(void (*)(void))levels, METH_FASTCALL, levels_doc},
     {"mix_layer", (PyCFunction)(void (*)(void))mix_layer, METH_FASTCALL, mix_layer_doc},
     {NULL, NULL, 0, NULL},

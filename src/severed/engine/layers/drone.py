@@ -18,6 +18,7 @@ speakers; mono, the same on every channel, peak about 1 before the layer gain.
 
 import numpy as np
 
+from severed.engine.compiled import kernels
 from severed.engine.dsp.modulation import Drift
 from severed.engine.dsp.oscillators import Oscillator
 from severed.engine.dsp.saturation import soft_clip
@@ -82,4 +83,4 @@ class Drone(Layer):
         mono = self.osc.render_mix(self._mono, frames, freqs, self.weights)
         if p["drive"] > 1.0:
             soft_clip(mono, p["drive"], out=mono)
-        out[:frames] += mono
+        kernels.add_mono(out, mono, frames, 1.0)

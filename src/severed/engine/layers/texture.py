@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from severed.engine.compiled import kernels
 from severed.engine.dsp.filters import Biquad
 from severed.engine.dsp.noise import Noise
 from severed.engine.layers.base import Layer, register
@@ -130,5 +131,4 @@ class Clicks(Layer):
         self.filter.set(freq_hz=p["tone_hz"].value(controls))
         y = exc[:frames]
         self.filter.process(y, y)
-        y *= self.makeup
-        out[:frames] += y
+        kernels.add_mono(out, y, frames, self.makeup)
