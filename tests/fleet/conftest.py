@@ -74,7 +74,7 @@ def broker(tmp_path):
 
 class Booth:
     def __init__(self, directory, name, broker, *, group="floor", leader="elevator",
-                 password=None, user=None, extra=""):
+                 password=None, user=None, keepalive_s=2, extra=""):
         self.dir = directory / name
         self.dir.mkdir(exist_ok=True)
         self.name = name
@@ -101,7 +101,7 @@ host = "{broker.host}"
 port = {broker.port}
 username = "{user or name}"
 password_file = "password"
-keepalive_s = 2
+keepalive_s = {keepalive_s}
 heartbeat_s = 5
 {group_lines}{extra}
 """)

@@ -2,6 +2,7 @@
 again, the leader killed, a member restarted. The sound never waits for any of it."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -134,3 +135,27 @@ def test_broker_unreachable_at_boot_then_joins(booths, watcher, broker):
     corridor.stop()
     assert corridor.proc.returncode == 0
     wait_for(lambda: tech.last("severed/corridor/status") == "offline", 20, "corridor offline")
+
+
+def test_a_broker_that_hangs_is_left_before_the_keepalive_says_so(booths, broker):
+    elevator, corridor = booths("elevator", "corridor", keepalive_s=60)
+    for booth in (elevator, corridor):
+        wait_for(lambda b=booth: role(b) in ("leader", "member"), 20, f"{booth.name} grouped")
+    broker.proc.send_signal(signal.SIGSTOP)  # the connection stays open; nothing answers
+    try:
+        t0 = time.monotonic()
+        for booth in (elevator, corridor):
+            wait_for(lambda b=booth: role(b) == "standalone", 20, f"{booth.name} standalone")
+        assert time.monotonic() - t0 < 6.0  # its own hello missing for 3.5 s, not 90 s
+        status = corridor.status()
+        assert status["fleet"]["connected"] is True
+        assert status["fleet"]["group"]["note"] == ("the broker passes nothing back: "
+                                                    "playing standalone")
+        corridor.trigger("door.closed")
+        wait_for(lambda: corridor.status()["scene"] == "down", 20, "the corridor's own change")
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+    for booth in (elevator, corridor):
+        wait_for(lambda b=booth: role(b) in ("leader", "member"), 20, f"{booth.name} back")
+    # Back in the group: the group's scene is the leader's (its retained change).
+    wait_for(lambda: corridor.status()["scene"] == "up", 20, "the corridor following again")

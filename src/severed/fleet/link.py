@@ -36,7 +36,7 @@ import time
 from severed import __version__
 from severed.fleet import homeassistant
 from severed.fleet.clock import OutputClock, output_latency_s
-from severed.fleet.group import HELLO_S, JOIN_S, Group
+from severed.fleet.group import GONE_AFTER_S, HELLO_S, JOIN_S, Group
 from severed.fleet.mqtt import Connection
 from severed.service.control import answer, encode
 from severed.show.events import Event
@@ -77,6 +77,8 @@ class BoothLink:
         self._thread = None
         self._subscriptions = {}  # mid -> topics
         self._joined_at = None  # monotonic time of the last (re)connect
+        self._heard_self_at = 0.0  # monotonic time our own hello last came back
+        self._silent = False  # connected, but the broker passes nothing back
         self._echo_by = {}  # topic -> monotonic deadline for our own message to come back
         self._last_state = None
         self._state_due = 0.0
@@ -180,7 +182,8 @@ class BoothLink:
                        (f"{g}/request", 1)]
             self.group.forget()
             self._early = []
-            self._joined_at = now
+            self._joined_at = self._heard_self_at = now
+            self._silent = False
         mid = self.conn.subscribe(topics)
         self._subscriptions[mid] = [t for t, _ in topics]
         self.problems.pop("denied", None)
@@ -303,6 +306,8 @@ class BoothLink:
     def _standalone_reason(self):
         if not self.conn.connected:
             return "no broker: playing standalone"
+        if self._silent:
+            return "the broker passes nothing back: playing standalone"
         return "joining"
 
     def _group_tick(self, now):
@@ -310,8 +315,27 @@ class BoothLink:
         if now >= self._hello_due:
             self._hello_due = now + HELLO_S
             self.conn.publish(f"{self.gbase}/hello", json.dumps({"site": g.me}))
+        if self.grouped and now - self._heard_self_at > GONE_AFTER_S:
+            # A broker that hangs, or a network that drops packets, keeps the connection
+            # open until the keepalive runs out (1.5 x keepalive_s); our own hello not
+            # coming back says so sooner.
+            self.grouped = False
+            self._silent = True
+            self._joined_at = None
+            log.warning("fleet: the broker has passed nothing back for %.1f s; playing "
+                        "standalone until it does", now - self._heard_self_at)
         if not self.grouped and self._joined_at is not None and now - self._joined_at >= JOIN_S:
             self._join(now)
+
+    def _heard_self(self, now):
+        self._heard_self_at = now
+        self._echoed(f"{self.gbase}/hello")
+        if self._silent:  # back: join again, from its current scene
+            self._silent = False
+            log.info("fleet: the broker answers again")
+            self.group.forget()
+            self._early = []
+            self._joined_at = now
 
     def _join(self, now):
         """The join window is over: follow the group's scene, or lead it to ours."""
@@ -341,7 +365,7 @@ class BoothLink:
         if isinstance(site, str):
             g.heard(site, self.clock())
         if kind == "hello" and site == g.me:
-            self._echoed(f"{self.gbase}/hello")
+            self._heard_self(self.clock())
         if kind == "scene":
             if not self.grouped:
                 self._early.append(message)
