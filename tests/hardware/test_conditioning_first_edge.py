@@ -61,15 +61,29 @@ def test_the_stable_rule_waits_out_the_same_bounces():
     assert feed(cond, edges, 2.0) == [(round(edges[-1][0] + LOCKOUT, 6), "door.closed", None)]
 
 
-def test_a_move_within_the_lockout_counts_when_it_ends():
-    # Closed and opened again 20 ms later (or a spike): the close at once, the open
-    # when the lockout ends; nothing is lost, nothing comes earlier than it is known.
+def test_a_move_within_the_lockout_counts_once_stable():
+    # Closed and opened again 20 ms later (or a spike): the close at once; the open
+    # came out of the lockout's noise, so it counts once stable for 50 ms. Nothing is
+    # lost, nothing comes earlier than it is known.
     cond = Conditioner([door()], 0.0)
-    assert feed(cond, [(1.0, 1), (1.02, 0)], 1.049) == [(1.0, "door.closed", None)]
-    assert ev(cond.poll(1.05)) == [(1.05, "door.open", None)]
-    # ... and that open starts its own lockout: a close 10 ms on waits for its end.
-    assert ev(cond.edge(1.06, "door", 1)) == []
-    assert ev(cond.poll(2.0)) == [(1.1, "door.closed", None)]
+    assert feed(cond, [(1.0, 1), (1.02, 0)], 1.069) == [(1.0, "door.closed", None)]
+    (t, name, _), = ev(cond.poll(1.071))
+    assert name == "door.open" and t == pytest.approx(1.07)
+    # ... and that open starts its own lockout: a close 10 ms on waits until stable.
+    assert ev(cond.edge(1.08, "door", 1)) == []
+    (t, name, _), = ev(cond.poll(2.0))
+    assert name == "door.closed" and t == pytest.approx(1.13)
+
+
+def test_a_flapping_contact_reaches_the_show_once():
+    # A loose wire, a change every 20 ms: the first edge out of quiet counts at once,
+    # the rest is chatter and never stable for 50 ms, so it reaches the show as nothing.
+    cond = Conditioner([door(flap_limit=1000)], 0.0)
+    edges = [(1.0 + 0.02 * i, (i + 1) % 2) for i in range(50)]
+    assert feed(cond, edges, 1.99) == [(1.0, "door.closed", None)]
+    # It settles open at 1.98: that counts 50 ms later.
+    (t, name, _), = ev(cond.poll(2.5))
+    assert name == "door.open" and t == pytest.approx(2.03)
 
 
 def test_after_a_quiet_lockout_nothing_waits():

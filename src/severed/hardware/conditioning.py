@@ -15,12 +15,14 @@ Rules, per sensor (``severed.config.model.SensorSpec``):
   - ``stable``: a level counts once it has been stable for ``debounce_s``. The event's
     ``t`` is that moment (edge time + ``debounce_s``): the first instant at which it
     could be known.
-  - ``first_edge`` (the door's default): a change counts at once, stamped with its own
-    edge, and the pin is then not looked at for ``debounce_s`` (a lockout): the
-    bounces of a reed switch, a few ms of chatter after its first contact, fall
-    inside it and are nothing. At the end of the lockout the level is looked at
-    again: if it is back where it was (a real change within the lockout, or a glitch)
-    that counts then, with a lockout of its own. A door reaches the show with no
+  - ``first_edge`` (the door's default): a change of a contact that was quiet for
+    ``debounce_s`` counts at once, stamped with its own edge, and the pin is then not
+    looked at for ``debounce_s`` (a lockout): the bounces of a reed switch, a few ms
+    of chatter after its first contact, fall inside it and are nothing. A level that
+    moved within the lockout (a door shut and opened again, a glitch) or any change
+    amid chatter came out of noise, not out of quiet: it counts as under ``stable``,
+    once stable for ``debounce_s``. So a loose wire flapping every few tens of ms
+    reaches the show once, not at every flap. A door reaches the show with no
     delay at all, where a 50 ms stable-for spent the whole 50 ms a visitor may wait
     for the sound; the price is that a spike on the line is reported (as a change and
     its return ``debounce_s`` later), so a long, noisy cable wants ``stable`` (or the
@@ -103,7 +105,7 @@ class _Sensor:
         self.changes = []  # times of the counted changes inside the flap window
         self.counted_at = None  # the last counted change (start of the current burst)
         if self.warm_until is None and level:
-            self._set_pending(level, start_t)
+            self._set_pending(level, start_t, at_once=spec.debounce == "first_edge")
 
     # -------------------------------------------------------------- deadlines
 
@@ -126,14 +128,16 @@ class _Sensor:
             self.warm_until = None
             self._adopt_raw(t, out)
             return
+        if self.locked_until is not None and self.locked_until <= t:
+            # The lockout is over. A level that moved meanwhile came out of chatter:
+            # it counts once stable for debounce_s, as under the stable rule.
+            self.locked_until = None
+            if self.raw != self.stable:
+                self._set_pending(self.raw, self.raw_since)
+                self.pending_at = max(self.pending_at, t)
         if self.pending_at is not None and self.pending_at <= t:
             level, self.pending_level, self.pending_at = self.pending_level, None, None
             self._stable_change(t, level, out)
-        if self.locked_until is not None and self.locked_until <= t:
-            # The lockout is over: a level that moved meanwhile counts now.
-            self.locked_until = None
-            if self.raw != self.stable:
-                self._stable_change(t, self.raw, out)
         if self.stop_at is not None and self.stop_at <= t:
             self.stop_at = None
             self.reported = 0
@@ -148,6 +152,7 @@ class _Sensor:
     def edge(self, t, level, out):
         if level == self.raw:
             return  # a repeated level is no change (callbacks may repeat)
+        quiet = t - self.raw_since >= self.spec.debounce_s  # no chatter before this edge
         self.raw, self.raw_since = level, t
         if self.warm_until is not None:
             return
@@ -164,7 +169,7 @@ class _Sensor:
         if level == self.stable:
             self.pending_level = self.pending_at = None  # bounced back: nothing happened
         else:
-            self._set_pending(level, t)
+            self._set_pending(level, t, at_once=quiet and self.spec.debounce == "first_edge")
             if self.pending_at <= t:
                 self.fire(t, out)
 
@@ -182,14 +187,11 @@ class _Sensor:
         while self.changes and self.changes[0] <= horizon:
             self.changes.pop(0)
 
-    def _set_pending(self, level, since):
+    def _set_pending(self, level, since, at_once=False):
+        """``level`` counts once stable for debounce_s since ``since`` (or at once: a
+        first edge out of quiet)."""
         self.pending_level = level
-        self.pending_at = since + self._settle_s(self.spec)
-
-    @staticmethod
-    def _settle_s(spec):
-        """How long a new level waits before it counts."""
-        return 0.0 if spec.debounce == "first_edge" else spec.debounce_s
+        self.pending_at = since if at_once else since + self.spec.debounce_s
 
     # ------------------------------------------------------------- transitions
 
@@ -221,8 +223,8 @@ class _Sensor:
 
     def _adopt_raw(self, t, out):
         """Take the current raw level as if it had just been seen (after warm-up or
-        quarantine): it counts once stable for debounce_s since it last changed (at once
-        under first_edge, which then locks out as for any change)."""
+        quarantine): it counts once stable for debounce_s since it last changed, under
+        either rule (under first_edge it then locks out as for any change)."""
         self.pending_level = self.pending_at = None
         self.locked_until = None
         if self.raw != self.stable:
@@ -255,7 +257,7 @@ class _Sensor:
         new.changes = list(self.changes)
         old = self.spec
         if self.pending_level is not None:
-            new.pending_at = max(self.raw_since + self._settle_s(spec), t)
+            new.pending_at = max(self.raw_since + spec.debounce_s, t)
         if self.locked_until is not None:
             if spec.debounce == "first_edge":
                 new.locked_until = max(self.stable_since + spec.debounce_s, t)
