@@ -820,12 +820,18 @@ def damaged_stem(path, kind):
         write_wav(path, 1.0)
         with open(path, "r+b") as f:
             f.truncate(44)
+    elif kind == "absurd-rate":  # a damaged header: 4 GHz would mean a filter of
+        write_wav(path, 0.1)      # billions of taps (the fuzzer's find: memory ran out)
+        with open(path, "r+b") as f:
+            f.seek(24)
+            f.write((4_000_000_000).to_bytes(4, "little"))
     else:  # random bytes under the stem's name
         path.write_bytes(np.random.default_rng(7).bytes(50_000))
 
 
 @pytest.mark.parametrize("kind,name", [("missing", "tune.wav"), ("empty", "tune.wav"),
                                        ("header-only", "tune.wav"), ("random", "tune.wav"),
+                                       ("absurd-rate", "tune.wav"),
                                        ("random", "tune.flac")])
 def test_missing_or_corrupt_stems_fail_check_and_reload(site, tmp_path, kind, name):
     """They were accepted: reload answered ok:true and the layer went silent; check

@@ -29,6 +29,10 @@ WAVE_FORMAT_PCM = 0x0001
 WAVE_FORMAT_IEEE_FLOAT = 0x0003
 WAVE_FORMAT_EXTENSIBLE = 0xFFFE
 WAV_SUFFIXES = (".wav", ".wave")
+# What a real audio file may say; a damaged header saying 4 GHz would have the
+# resampler build a filter of billions of taps.
+MIN_RATE, MAX_RATE = 1000, 768000
+MAX_CHANNELS = 64
 INSTALL_HINT = ("install python3-soundfile (apt install python3-soundfile) or sox "
                 "(apt install sox libsox-fmt-all)")
 
@@ -118,9 +122,16 @@ def probe(path, work_dir=None):
             raise CacheError(f"{path}: cannot decode: {exc}") from None
         if info.frames < 1:
             raise CacheError(f"{path}: holds no audio frames")
+        check_format(path, int(info.channels), int(info.samplerate))
         return int(info.frames), int(info.channels), int(info.samplerate)
     source, rate = open_audio(path, work_dir)
     return int(source.shape[0]), int(source.shape[1]), int(rate)
+
+
+def check_format(path, channels, rate):
+    """CacheError naming ``path`` when its channels or rate are not of a real file."""
+    if not 1 <= channels <= MAX_CHANNELS or not MIN_RATE <= rate <= MAX_RATE:
+        raise CacheError(f"{path}: says {channels} channels at {rate} Hz (damaged?)")
 
 
 def _is_riff(path):
@@ -203,8 +214,9 @@ def _parse_fmt(body, path):
         if len(body) < 40:
             raise CacheError(f"{path}: WAVE_FORMAT_EXTENSIBLE fmt chunk too short")
         tag = struct.unpack("<H", body[24:26])[0]  # first two bytes of the sub-format GUID
-    if channels < 1 or rate < 1:
-        raise CacheError(f"{path}: WAV header says {channels} channels at {rate} Hz")
+    if not 1 <= channels <= MAX_CHANNELS or not MIN_RATE <= rate <= MAX_RATE:
+        raise CacheError(f"{path}: WAV header says {channels} channels at {rate} Hz "
+                         "(damaged?)")
     if block_align and bits and block_align != channels * bits // 8:
         bits = 8 * block_align // channels  # trust the container size
     if tag == WAVE_FORMAT_PCM and bits in (8, 16, 24, 32):
@@ -225,6 +237,7 @@ def _decode_with_helper(path, work_dir):
             data, rate = soundfile.read(path, dtype="float32", always_2d=True)
         except Exception as exc:  # soundfile raises its own error types
             raise CacheError(f"{path}: cannot decode: {exc}") from None
+        check_format(path, data.shape[1], int(rate))
         return data, int(rate)
     tool = next((t for t in ("sox", "ffmpeg") if shutil.which(t)), None)
     if tool is None:
