@@ -22,7 +22,8 @@ installation/mosquitto/acl) and prints its figure:
 3. time to standalone: a real render loop (paced null sink, blocks of 2048) with its
    BoothLink in a group; the broker killed with SIGKILL; time until the link's
    ``grouped`` flag (what the render thread reads) drops, in ms and blocks, and blocks
-   the render thread wrote late meanwhile (a sound card would have underrun).
+   the render thread wrote late meanwhile (a sound card would have underrun). Once
+   more with the broker frozen (SIGSTOP) instead.
 4. booth dies -> offline: a daemon killed with SIGKILL (the kernel closes its
    connection) and one frozen with SIGSTOP (as a power cut: only the keepalive tells),
    timed to the broker's last will arriving.
@@ -413,7 +414,9 @@ def bench_standalone(root, rounds):
     pw_file = os.path.join(_dir(root, "pw3"), "elevator")
     with open(pw_file, "w") as f:
         f.write(PASSWORDS["elevator"] + "\n")
-    for _ in range(rounds):
+    frozen_s = None
+    for i in range(rounds + 1):
+        freeze = i == rounds  # the last round freezes the broker instead
         broker.start()
         sink = LateCounter(site.audio.sample_rate)
         loop = RenderLoop(show, site, sink, live=True)
@@ -429,10 +432,18 @@ def bench_standalone(root, rounds):
         time.sleep(0.5)
         late_before = sink.late
         t0 = time.monotonic()
-        broker.kill()
-        while link.grouped and time.monotonic() - t0 < 5:
+        if freeze:
+            broker.proc.send_signal(signal.SIGSTOP)
+        else:
+            broker.kill()
+        while link.grouped and time.monotonic() - t0 < 10:
             time.sleep(0.0005)
-        times.append((time.monotonic() - t0) * 1000)
+        if freeze:
+            frozen_s = time.monotonic() - t0
+            broker.proc.send_signal(signal.SIGCONT)
+            broker.kill()
+        else:
+            times.append((time.monotonic() - t0) * 1000)
         time.sleep(1.0)  # keep rendering standalone a while
         lates.append(sink.late - late_before)
         link.stop()
@@ -441,7 +452,9 @@ def bench_standalone(root, rounds):
         sink.close()
     say(f"3. broker killed -> standalone: {summary(times)} = "
         f"{max(times) / block_ms:.2f} block(s) of {block_ms:.1f} ms at most; "
-        f"blocks written late: {sum(lates)} over {rounds} rounds")
+        f"blocks written late: {sum(lates)} over {rounds + 1} rounds")
+    say(f"   broker frozen (SIGSTOP: the connection stays open) -> standalone: {frozen_s:.2f} s "
+        "(its own hello missing; the keepalive would take 15 s)")
     return times, lates
 
 
