@@ -226,6 +226,23 @@ def barrier_excess_lu(seconds=90.0):
     return loudness_lufs(a) - loudness_lufs(b), sum(t1 - t0 for t0, t1 in spans)
 
 
+def band_spectrum_correlation(a, b, lo=2300.0, hi=3300.0):
+    """Correlation of two moments' spectra (dB) in a band: near 1 for a sound that
+    stands still, lower for one whose partials move."""
+    f, da = spectrum_db(a)
+    _, db = spectrum_db(b)
+    band = (f > lo) & (f < hi)
+    return float(np.corrcoef(da[band], db[band])[0, 1])
+
+
+def bar_levels_db(audio, t0, t1):
+    """RMS level (dB) of each desk bar between t0 and t1."""
+    x = seg(audio, t0, t1).mean(axis=1)
+    per = int(BAR_S * SR)
+    return np.array([10 * np.log10(np.mean(x[i:i + per] ** 2) + 1e-20)
+                     for i in range(0, len(x) - per + 1, per)])
+
+
 def peak_pitch_hz(x, lo=2400.0, hi=3100.0):
     f, db = spectrum_db(x)
     band = (f > lo) & (f < hi)

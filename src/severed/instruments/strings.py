@@ -7,7 +7,9 @@ depth ``vibrato_cents``) and a slow bow-pressure tremble of its level; bow noise
 (high-passed noise following the envelope) adds the scrape. A body resonance (peak
 at ``body_hz``) and a high-pass at half the lowest note shape it; voices alternate
 left and right. The envelope rises along a half cosine over ``attack_s``, holds, and
-falls over ``release_s``.
+falls over ``release_s``. ``glide_cents`` makes the swell move: each note bends,
+smoothly over the whole sound, by up to that much up or down (its own way), so a
+cluster tightens and loosens as it swells instead of standing still like a siren.
 """
 
 import numpy as np
@@ -20,7 +22,8 @@ BLOCK = offline.BLOCK
 
 DEFAULTS = {"freqs_hz": [660.0], "length_s": 6.0, "attack_s": 2.0, "release_s": 2.0,
             "ensemble": 3, "detune_cents": 8.0, "vibrato_hz": 5.5, "vibrato_cents": 12.0,
-            "bow_noise": 0.08, "body_hz": 2800.0, "amplitude": 0.5, "seed": 5}
+            "bow_noise": 0.08, "body_hz": 2800.0, "glide_cents": 0.0, "amplitude": 0.5,
+            "seed": 5}
 
 
 @recipe("string_swell", defaults=DEFAULTS, depends=(offline,),
@@ -42,10 +45,18 @@ def string_swell(params, sample_rate):
     gains = np.stack([np.cos(pan * np.pi / 2), np.sin(pan * np.pi / 2)], axis=1) / voices ** 0.5
     out = np.zeros((n_frames, 2), np.float32)
     trem_ph = rng.uniform(0, 2 * np.pi, voices)
+    # Each note's bend (its ensemble together), drawn after everything above so that
+    # a sound without glide renders as it always has.
+    glide = float(params["glide_cents"])
+    spread = rng.permutation(np.linspace(-1.0, 1.0, len(notes))) if len(notes) > 1 \
+        else rng.choice([-1.0, 1.0], 1)
+    bends = np.repeat(spread, ens) * glide if glide else 0.0
     for i in range(0, n_frames, BLOCK):
         n = min(BLOCK, n_frames - i)
         t = (i + n) / sr
-        cents = params["vibrato_cents"] * np.sin(2 * np.pi * vib_hz * t + vib_ph)
+        progress = 0.5 - 0.5 * np.cos(np.pi * min(1.0, (i + n) / n_frames))
+        cents = params["vibrato_cents"] * np.sin(2 * np.pi * vib_hz * t + vib_ph) \
+            + bends * progress
         osc.render(buf, n, base * 2.0 ** (cents / 1200.0))
         # Bow pressure: each voice's level trembles slowly (0.7 Hz), never together.
         level = 1.0 + 0.15 * np.sin(2 * np.pi * 0.7 * t + trem_ph)

@@ -42,6 +42,8 @@ class Cue(Layer):
               doc="seconds after entry (or trigger) before it sounds"),
         Param("rate", 1.0, min=0.25, max=4.0, automatable=False,
               doc="playback speed (2: an octave up)"),
+        Param("pitch_cents", 0.0, min=0.0, max=1200.0, automatable=False,
+              doc="each play is up to this much higher or lower (no two alike)"),
     )
 
     @classmethod
@@ -54,8 +56,10 @@ class Cue(Layer):
     def __init__(self, ctx, params):
         super().__init__(ctx, params)
         self.fault = None
+        self.rng = ctx.rng
+        lowest = self.params["rate"] * 2.0 ** (-self.params["pitch_cents"] / 1200.0)
         self.bank = VoiceBank(ctx.channels, ctx.max_frames, sample_rate=ctx.sample_rate,
-                              max_stretch=1.0 / self.params["rate"])
+                              max_stretch=max(1.0, 1.0 / lowest))
         self.delay = int(self.params["delay_s"] * ctx.sample_rate)
         try:
             audio = fetch(ctx, self.params["recipe"], self.params["recipe_params"])
@@ -73,7 +77,11 @@ class Cue(Layer):
 
     def trigger(self, what="hit"):
         if self.fault is None:
-            self.bank.start(0, delay=self.delay, gain=1.0, rate=self.params["rate"])
+            rate = self.params["rate"]
+            cents = self.params["pitch_cents"]
+            if cents:
+                rate *= 2.0 ** (self.rng.uniform(-cents, cents) / 1200.0)
+            self.bank.start(0, delay=self.delay, gain=1.0, rate=rate)
 
     def process(self, out, frames, controls):
         if self.bank.active:

@@ -12,9 +12,19 @@ length (tracks of different lengths drift against each other into polymeters).
 ``swing`` delays every second step by that share of a step. ``density`` scales every
 chance (2 doubles them; a rest stays a rest), so tension can thicken the pattern;
 ``humanize_ms`` moves hits at random by up to that much, ``pitch_cents`` varies their
-pitch. Each sound has ``takes`` renderings (different seeds: no two keys click quite
-alike) picked at random per hit. Hits stay on the grid of the layer's own clock, which
-starts when the scene is entered: the show's tempo is exact.
+pitch, ``velocity_db`` their level (up to that much quieter). Each sound has ``takes``
+renderings (different seeds: no two keys click quite alike) picked at random per hit.
+Hits stay on the grid of the layer's own clock, which starts when the scene is
+entered: the show's tempo is exact.
+
+So that the rhythm breathes instead of repeating one bar for minutes, each bar (the
+longest pattern's length) is drawn anew, and three chances, each automatable (map
+them from ``tension``), shape it:
+
+- ``fill``: chance that a track plays its ``fills`` pattern for the bar instead (an
+  empty string: the track has no fill);
+- ``dropout``: chance that a track sits the bar out;
+- ``accent``: chance that a hit is accented (+6 dB).
 
     [scenes.innie.layers.desk]
     type = "rhythm"
@@ -35,6 +45,7 @@ from severed.errors import ConfigError, SeveredError
 log = logging.getLogger("severed.engine.rhythm")
 
 RESTS = ".-_ "
+ACCENT = 10 ** (6 / 20)
 
 
 def parse_pattern(text):
@@ -76,6 +87,13 @@ class Rhythm(Layer):
               doc="random pitch variation of each hit"),
         Param("takes", 2, min=1, max=8, kind=int, automatable=False,
               doc="renderings of each sound (different seeds)"),
+        Param("fills", [], kind=list, automatable=False,
+              doc="a fill pattern per track (empty string: none)"),
+        Param("fill", 0.0, min=0.0, max=1.0, doc="chance per bar a track plays its fill"),
+        Param("dropout", 0.0, min=0.0, max=1.0, doc="chance per bar a track sits out"),
+        Param("accent", 0.0, min=0.0, max=1.0, doc="chance a hit is accented (+6 dB)"),
+        Param("velocity_db", 0.0, min=0.0, max=24.0, automatable=False,
+              doc="each hit up to this much quieter, at random"),
     )
 
     @classmethod
@@ -99,10 +117,20 @@ class Rhythm(Layer):
             raise ConfigError(f"layer {ctx.name}: sounds, patterns and gains_db need one "
                               f"entry per track (got {len(sounds)}, {len(patterns)}, "
                               f"{len(gains)})")
+        fills = p["fills"]
+        if fills and len(fills) != len(sounds):
+            raise ConfigError(f"layer {ctx.name}: fills needs one pattern per track (an "
+                              f"empty string for none): got {len(fills)} for "
+                              f"{len(sounds)} tracks")
         try:
             self.tracks = [parse_pattern(str(t)) for t in patterns]
+            self.fills = [parse_pattern(str(t)) if str(t) else None for t in fills] \
+                or [None] * len(self.tracks)
         except ValueError as exc:
-            raise ConfigError(f"layer {ctx.name}: patterns: {exc}") from None
+            raise ConfigError(f"layer {ctx.name}: patterns or fills: {exc}") from None
+        self.bar_steps = max(len(t) for t in self.tracks) if self.tracks else 16
+        # This bar's pattern of each track (its own, its fill, or None: sitting out).
+        self.bar = list(self.tracks)
         self.track_gain = [10 ** (g / 20) for g in gains]
         self.sr = ctx.sample_rate
         self.rng = ctx.rng
@@ -136,15 +164,25 @@ class Rhythm(Layer):
         density = p["density"].value(controls)
         human = p["humanize_ms"] * self.sr / 1000.0
         cents = p["pitch_cents"]
+        vel_db = p["velocity_db"]
         end = self.frame + frames
         while self.step_pos < end:
+            if self.step % self.bar_steps == 0:
+                self._new_bar(controls)
+            accent = p["accent"].value(controls)
             # Schedule every track's hit of this step (swing may put it in a later
             # block, where the bank's delay holds it).
             at = self.step_pos + (swing * step_len if self.step % 2 else 0.0)
-            for t, steps in enumerate(self.tracks):
+            for t, steps in enumerate(self.bar):
+                if steps is None:
+                    continue
                 chance, gain = steps[self.step % len(steps)]
                 if chance <= 0.0 or self.rng.random() >= min(1.0, chance * density):
                     continue
+                if accent and self.rng.random() < accent:
+                    gain *= ACCENT
+                if vel_db:
+                    gain *= 10.0 ** (-vel_db * self.rng.random() / 20.0)
                 when = at + (self.rng.uniform(-human, human) if human else 0.0)
                 rate = 2.0 ** (self.rng.uniform(-cents, cents) / 1200.0) if cents else 1.0
                 takes = self.takes[t]
@@ -156,3 +194,15 @@ class Rhythm(Layer):
         self.frame = end
         if self.bank.active:
             self.bank.render(out, frames)
+
+    def _new_bar(self, controls):
+        """Draw this bar: each track plays its pattern, its fill, or sits out."""
+        fill = self.params["fill"].value(controls)
+        dropout = self.params["dropout"].value(controls)
+        for t, steps in enumerate(self.tracks):
+            if dropout and self.rng.random() < dropout:
+                self.bar[t] = None
+            elif fill and self.fills[t] is not None and self.rng.random() < fill:
+                self.bar[t] = self.fills[t]
+            else:
+                self.bar[t] = steps
