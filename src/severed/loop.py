@@ -37,6 +37,11 @@ from severed.show.machine import ShowMachine
 log = logging.getLogger("severed.loop")
 
 RELOAD_CROSSFADE_S = 2.0
+# Offline renders (severed render, tests) use blocks at least this large unless told
+# otherwise: the site's block_frames is chosen for the door's latency, which a render
+# into a file does not have, and small blocks cost more CPU per second of audio. Events
+# still land on their exact sample at any block size.
+OFFLINE_BLOCK_FRAMES = 2048
 HOURS_CHECK_S = 5.0
 METER_FLOOR_DB = -120.0
 
@@ -57,7 +62,8 @@ class RenderLoop:
         self.cache = cache
         self.sample_rate = audio.sample_rate
         self.channels = audio.channels
-        self.block_frames = block_frames or audio.block_frames
+        self.block_frames = block_frames or (
+            audio.block_frames if live else max(audio.block_frames, OFFLINE_BLOCK_FRAMES))
         self.live = live
         self.clock = clock
         self.event_log = event_log or EventLog()

@@ -20,7 +20,8 @@ def register(sub):
     p.add_argument("--events", metavar="OUT.jsonl", help="write the event log here")
     p.add_argument("--plot", metavar="OUT.png", help="draw a spectrogram with the scene timeline")
     p.add_argument("--seed", type=int, help="random seed (default: the scenario's, else 0)")
-    p.add_argument("--block", type=int, metavar="FRAMES", help="block size (default: the site's)")
+    p.add_argument("--block", type=int, metavar="FRAMES",
+                   help="block size (default: the site's block_frames, at least 2048)")
     p.add_argument("--format", choices=("int16", "float32"), default="int16",
                    help="WAV sample format (default: int16)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -16,8 +16,10 @@ class AudioConfig:
     device: str = "default"  # ALSA name or a substring of it; "null"; "wav:PATH"
     sample_rate: int = 48000
     channels: int = 2
-    block_frames: int = 2048  # 42.7 ms at 48 kHz: safe for a Pi Zero 2 W with Python
-    render_ahead_blocks: int = 3  # blocks queued ahead of the device
+    # Door edge to sound is at most (1 + render_ahead_blocks) blocks plus the card's own
+    # buffer: 37.3 ms + a few ms at 48 kHz (docs/configuration.md, "Latency")
+    block_frames: int = 256  # 5.3 ms at 48 kHz
+    render_ahead_blocks: int = 6  # blocks queued ahead of the device: 32 ms of slack
     sample_format: str = "int16"  # int16 | int32 | float32
     dac: str | None = None  # the DAC HAT fitted (a dacs.toml name); None: not named
 

@@ -184,6 +184,15 @@ def find_output_device(devices, wanted, cards=None):
                            f"(see `severed devices`)")
 
 
+def _card_buffer(stream):
+    """", card buffer N ms": PortAudio's output latency, the part of door-to-sound delay
+    below the render queue (docs/configuration.md, "Latency"); "" if unknown."""
+    try:
+        return f", card buffer {float(stream.get_output_latency()) * 1000:.1f} ms"
+    except Exception:  # noqa: BLE001 - a stand-in stream, or a device that cannot say
+        return ""
+
+
 class PyAudioSink(Sink):
     """Plays blocks on an ALSA device through PyAudio; see the module docstring.
 
@@ -282,7 +291,7 @@ class PyAudioSink(Sink):
         self.device_name = dev["name"]
         self.description = (f"{dev['name']} ({fmt_name}, {self.sample_rate} Hz, "
                             f"{self.channels} ch, blocks of {self.block_frames}, "
-                            f"{self.render_ahead_blocks} ahead)")
+                            f"{self.render_ahead_blocks} ahead{_card_buffer(stream)})")
 
     def _negotiate(self, pa, dev):
         if self.channels > dev["max_channels"]:

@@ -141,11 +141,8 @@ static PyObject *delay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Delay dl = {.channels = c, .cap = cap, .pos = pos, .d0 = d0, .d1 = d1, .fb0 = fb0,
                 .fb1 = fb1, .pole = pole, .buf = buf.view.buf, .state = st.view.buf};
-    if (frames > 0) {
-        Py_BEGIN_ALLOW_THREADS
-        delay_perform(&dl, x.view.buf, out.view.buf, frames);
-        Py_END_ALLOW_THREADS
-    }
+    if (frames > 0)
+        WITHOUT_GIL_IF(frames * c, delay_perform(&dl, x.view.buf, out.view.buf, frames));
     result = Py_None;
     Py_INCREF(result);
 done:

@@ -396,11 +396,8 @@ static PyObject *reverb(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         .dc_pole = pole, .dc_state = dc.view.buf, .pbuf = pbuf.view.buf,
         .fbuf = fbuf.view.buf, .work = work.view.buf,
     };
-    if (frames > 0) {
-        Py_BEGIN_ALLOW_THREADS
-        reverb_perform(&rv, x.view.buf, out.view.buf, frames);
-        Py_END_ALLOW_THREADS
-    }
+    if (frames > 0)  /* a line's work per frame: the lock is let go for offline renders */
+        WITHOUT_GIL_IF(frames * RV_LINES, reverb_perform(&rv, x.view.buf, out.view.buf, frames));
     result = Py_None;
     Py_INCREF(result);
 done:
