@@ -116,7 +116,9 @@ def run(args):
 
     site, show, _ = load_inputs(args.config, args.show)
     directory = cache_dir(site, args.cache)
-    cache = Cache(directory, sample_rate=site.audio.sample_rate)
+    # The site's stem budget holds here too: a stem over it is named, not converted.
+    cache = Cache(directory, sample_rate=site.audio.sample_rate,
+                  stem_budget_bytes=Cache.for_site(site).stem_budget_bytes)
     rate = site.audio.sample_rate
     cache.remove_stale_temp()
     started = time.monotonic()

@@ -20,6 +20,11 @@ first and last blocks: a truncated or damaged entry is noticed, logged and rende
 again. When the directory cannot be written (read-only root, disk full) the audio is
 kept in memory for this run and a warning names the directory; nothing fails.
 
+Items that can render block by block (stems: ``render_blocks``) are written to their
+entry as they are converted, never held whole; a stem larger once converted than the
+cache's ``stem_budget_bytes`` (the site's ``stem_budget_mb``) is refused, naming the
+file and the budget, before any of it is converted.
+
 An item is anything with ``label``, ``key_parts(sample_rate)`` and
 ``render(sample_rate)``: :class:`~severed.precompute.recipes.Recipe` and
 :class:`~severed.precompute.stems.Stem`.

@@ -9,8 +9,15 @@ stereo; it is converted to float32 at the engine's rate with the numpy resampler
 content (plus the source of the conversion code), not its path: moving a file keeps its
 entry, editing it makes a new one. Files with more than two channels keep the first two.
 
-A missing or unreadable file raises CacheError naming it; the sampler layer turns that
-into silence for its own layer only.
+Conversion streams: the file is read a slice at a time (``decode``) and each converted
+block is written to the cache entry as it comes (``render_blocks``), so a long stem
+never sits whole in memory. ``converted_bytes`` says from the header alone how large
+the result will be, for the site's stem budget (``stem_budget_mb``), which the cache
+enforces before converting and ``severed check`` and a reload enforce for a whole show
+(``severed.preflight``).
+
+A missing or unreadable file raises CacheError naming it: ``severed check`` and a
+reload refuse the show; a daemon that meets it at start plays that layer silent.
 """
 
 import hashlib

@@ -15,8 +15,16 @@ or a sensor was out of service, the GPIO devices closed and opened again. If the
 devices cannot all be opened, the reason is logged (sensor and pin) and the previous
 sensors are opened again, so the show keeps the sensors it had.
 
+A reload whose show names stems is prepared on a thread of its own (the stems hashed
+and, when new, converted into the cache) and swapped in when ready, so the control
+socket answers at once; the event log and the cache directory move with the config.
+Each engine a reload replaces is collected as soon as the render loop lets it go, and
+glibc's malloc is kept from growing a heap that never shrinks (fix_malloc_thresholds),
+so memory stays flat across reloads (benchmarks/bench_reload_memory.py).
+
 The sound never stops because of a part around it: a sensor that cannot be opened is a
-fault, a control socket that cannot be bound is a warning. Only the render loop itself
+fault, a control socket that cannot be bound is a warning, an event log that cannot be
+written is reported once and tried again. Only the render loop itself
 failing ends the process (non-zero, so systemd restarts it; repeated failures lead to
 safe mode: the built-in "safe" show, a quiet room tone, with no sensors).
 """
