@@ -1018,3 +1018,17 @@ def test_engines_replaced_by_reloads_are_freed_soon(site):
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_render_refuses_an_event_log_it_cannot_write(tmp_path):
+    """Offline there is no show to keep playing: ``severed render --events`` into a
+    directory that does not exist fails before rendering, naming it (the event log
+    would otherwise report it and render on, and the file would be missing)."""
+    missing = tmp_path / "nowhere" / "events.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "severed", "render", "--show", "safe",
+                           "--seconds", "0.5", "--out", str(tmp_path / "out.wav"),
+                           "--events", str(missing), "--quiet"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert f"{missing.parent}: no such directory" in proc.stderr
+    assert not (tmp_path / "out.wav").exists()

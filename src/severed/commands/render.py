@@ -42,6 +42,13 @@ def run(args):
     seed = args.seed if args.seed is not None else (scenario.seed if scenario else 0)
     if args.block is not None and not 16 <= args.block <= 65536:
         raise SeveredError(f"--block {args.block}: give a block size from 16 to 65536 frames")
+    if args.events:
+        # Offline nothing is to be kept playing: a file that cannot be written is an
+        # error before the render, not a warning the event log gives and plays on.
+        from severed.preflight import event_log_problem
+        problem = event_log_problem(args.events)
+        if problem:
+            raise SeveredError(f"--events {args.events}: {problem}")
     event_log = EventLog(args.events, keep=None)
     audio = site.audio
     sink = WavSink(args.out, audio.sample_rate, audio.channels, sample_format=args.format)
