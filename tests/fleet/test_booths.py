@@ -4,7 +4,7 @@ commands and replies, the ACL, and a group's scene changes starting together."""
 import json
 import time
 
-from conftest import PASSWORDS, Watcher, wait_for
+from fleet_rig import Watcher, wait_for
 
 ALIGN_MS = 5.0
 

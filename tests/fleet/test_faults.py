@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import PASSWORDS, wait_for
+from fleet_rig import PASSWORDS, wait_for
 
 
 def fleet_of(booth):
