@@ -13,8 +13,8 @@ import os
 import statistics
 import time
 
-# One BLAS thread, as on the render thread of the Pi: the products here are small,
-# and a second BLAS thread only contends with everything else for the cores.
+# One BLAS thread, as on the render thread of the Pi: a second one only contends with
+# everything else for the cores (the kernels themselves use none).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402  (after the BLAS thread setting)
