@@ -1032,3 +1032,45 @@ def test_render_refuses_an_event_log_it_cannot_write(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert f"{missing.parent}: no such directory" in proc.stderr
     assert not (tmp_path / "out.wav").exists()
+
+
+def test_a_newer_reload_wins_over_one_still_converting(site, tmp_path):
+    """A reload whose stem is converting, then another (the stem taken out again):
+    the second applies at once, and the first, when its conversion ends, gives way
+    rather than bringing back the config it read."""
+    from severed.hardware.sinks import NullSink
+    from severed.precompute.stems import Stem
+    from severed.service.daemon import Daemon
+
+    here = dataclasses.replace(site, cache_dir=str(tmp_path / "c"))
+    steady = load_show_text(STEADY, str(tmp_path / "show.toml"))
+    daemon = Daemon(here, steady, simulate=True)
+    daemon.sink = NullSink()
+    daemon._start_loop()
+    write_wav(tmp_path / "tune.wav", 1.0)
+    with_stem = load_show_text(STEADY + '\n[scenes.main.layers.muzak]\ntype = "sampler"\n'
+                               'file = "tune.wav"\n', str(tmp_path / "show.toml"))
+    other = load_show_text(STEADY.replace('name = "steady"', 'name = "other"'),
+                           str(tmp_path / "show.toml"))
+    release, converting = threading.Event(), threading.Event()
+    real = Stem.render_blocks
+
+    def slow(self, rate):
+        converting.set()
+        assert release.wait(10.0)
+        return real(self, rate)
+
+    Stem.render_blocks = slow
+    try:
+        daemon.apply_reload(here, with_stem)
+        assert converting.wait(10.0) and daemon.reload_pending
+        daemon.apply_reload(here, other)  # no stems: applies now
+        assert daemon.reload_pending is None
+    finally:
+        release.set()
+        Stem.render_blocks = real
+    for thread in threading.enumerate():
+        if thread.name == "severed-reload":
+            thread.join(10.0)
+    daemon.loop.run(seconds=1.0)
+    assert daemon.loop.show is other and daemon.show is other
