@@ -117,11 +117,11 @@ class EventLog:
         data = line.encode()
         if self._lost:  # the file works again: say first what it misses
             data = _line({"t": t, "type": "lost", "records": self._lost}).encode() + data
-        if self._cut:
-            data = b"\n" + data  # end the record a full disk cut short
         try:
             if self._size and self._size + len(data) > self.max_bytes:
                 self._rotate()
+            if self._cut:
+                data = b"\n" + data  # end the record a full disk cut short
             self._write_all(data)
         except OSError as exc:
             self._fail(exc)

@@ -1074,3 +1074,31 @@ def test_a_newer_reload_wins_over_one_still_converting(site, tmp_path):
             thread.join(10.0)
     daemon.loop.run(seconds=1.0)
     assert daemon.loop.show is other and daemon.show is other
+
+
+def test_event_log_filling_a_disk_then_room_again(tiny_disk):
+    """A real full disk (a 64 KiB tmpfs): a record cut short where the disk filled up
+    is ended before the next one, the loss is recorded, and every other line parses."""
+    import json
+    clock = ManualClock()
+    filler = tiny_disk / "filler"
+    filler.write_bytes(b"x" * 40_000)
+    log = EventLog(str(tiny_disk / "events.jsonl"), retry_s=60.0, clock=clock)
+    for i in range(400):
+        log.write({"t": float(i), "type": "sensor", "sensor": "door", "state": "closed",
+                   "pad": "p" * 40})
+    assert log.failing == "the disk is full" and log.lost > 0
+    filler.unlink()
+    clock.now += 61.0
+    log.write({"t": 1000.0, "type": "sensor", "sensor": "door", "state": "open"})
+    log.close()
+    lines = (tiny_disk / "events.jsonl").read_text().splitlines()
+    parsed, broken = [], []
+    for line in lines:
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            broken.append(line)
+    assert len(broken) <= 1, broken  # the one cut short, on a line of its own
+    assert parsed[-2]["type"] == "lost" and parsed[-2]["records"] >= 1
+    assert parsed[-1]["state"] == "open"
