@@ -111,6 +111,48 @@ def test_rhythm_density_follows_tension():
     assert len(starts(b, threshold=0.01, min_gap_s=0.06)) == 80
 
 
+def test_rhythm_bars_drop_out_fill_and_accent():
+    """Bar by bar (16 sixteenths at 120 bpm: 2 s), a track sits out, plays its fill
+    or accents its hits, as the chances say; a bar is one or the other whole."""
+    params = dict(bpm=120, steps_per_beat=4, sounds=["pen_click"],
+                  patterns=["x...x...x...x..."], gains_db=[0], takes=1)
+    (plain,) = run([build("rhythm", **params)], 4.0)
+    (out,) = run([build("rhythm", dropout=1.0, **params)], 4.0)
+    assert np.abs(out).max() == 0.0
+    (out,) = run([build("rhythm", fills=["x.x.x.x.x.x.x.x."], fill=1.0, **params)], 4.0)
+    assert len(starts(out, threshold=0.01, min_gap_s=0.06)) == 16  # eighths, 2 bars
+    (loud,) = run([build("rhythm", accent=1.0, **params)], 4.0)
+    assert 20 * np.log10(np.abs(loud).max() / np.abs(plain).max()) == pytest.approx(6.0, abs=0.1)
+    dropping = build("rhythm", seed=5, dropout=0.5, **params)
+    (out,) = run([dropping], 40.0)
+    bars = [np.abs(out[k * 2 * SR:(k + 1) * 2 * SR]).max() > 0 for k in range(20)]
+    assert 4 <= sum(bars) <= 16  # some bars play, some sit out, each whole
+
+
+def test_rhythm_fills_need_one_pattern_per_track():
+    from severed.errors import ConfigError
+    with pytest.raises(ConfigError, match="fills"):
+        build("rhythm", sounds=["pen_click", "stapler"], patterns=["x...", "..x."],
+              gains_db=[0, 0], fills=["xxxx"], takes=1)
+
+
+def test_motif_takes_differ_and_the_harder_is_louder_and_brighter():
+    m = build("motif", notes=[0], beats=[1], root_hz=261.63, bpm=60, every_s=100,
+              offset_s=0.0, accent=0, takes=3, velocity_spread=0.3,
+              recipe_params={"length_s": 0.5, "release_s": 0.1})
+    (src0, g0), (src1, g1), (src2, g2) = m.source[0.0]
+    a, b, c = (m.bank.sources[k][:, 0] for k in (src0, src1, src2))
+    assert g0 < g1 < g2
+
+    def centroid(x):
+        spec = np.abs(np.fft.rfft(x[:SR // 5]))
+        return np.sum(np.fft.rfftfreq(SR // 5, 1 / SR) * spec) / np.sum(spec)
+
+    assert centroid(a) < centroid(b) < centroid(c)  # struck harder, brighter
+    for x, y in ((a, b), (b, c), (a, c)):
+        assert abs(np.corrcoef(x, y)[0, 1]) < 0.9
+
+
 def test_motif_plays_the_figure_in_time_and_in_tune():
     m = build("motif", notes=[12, 7, 4, 0], beats=[1, 1, 1, 1], root_hz=440, bpm=60,
               every_s=100, offset_s=0.5, accent=0, recipe="sine_ping",
