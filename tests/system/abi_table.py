@@ -19,7 +19,7 @@ ROWS = [
     ("machine", "machine"), ("install_exit", "install.sh exit"), ("install_s", "install (s)"),
     ("from_apt", "from apt"), ("from_pypi", "from PyPI"), ("numpy", "numpy, intp"),
     ("gpiozero", "gpiozero"), ("lgpio", "lgpio"), ("check_exit", "severed check exit"),
-    ("precompute_cold", "precompute, cold"), ("precompute_cold_s", "precompute, cold (s)"),
+    ("precompute_cold", "precompute in install.sh, cold"),
     ("precompute", "precompute, installed cache"),
     ("render_visit_exit", "render visit exit"), ("render_visit_s", "render visit (s)"),
     ("render_visit_faults", "render visit: layers muted"), ("render_visit", "render visit"),
