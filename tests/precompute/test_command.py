@@ -228,7 +228,6 @@ def test_loudness_measuring_shows_on_the_one_progress_bar(monkeypatch, capsys):
         return []
 
     monkeypatch.setattr(calibration, "calibrate", calibrate)
-    monkeypatch.setattr(calibration, "note_paths", lambda show, cache, **s: [])
     site = SimpleNamespace(audio=SimpleNamespace(sample_rate=48000, channels=2), mains_hz=50)
     shown = []
     assert precompute._calibrate(None, site, None, [], bar=shown.append) == []

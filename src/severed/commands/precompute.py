@@ -202,14 +202,13 @@ def _calibrate(show, site, cache, failed, quiet=False, bar=None):
                                   file=sys.stderr)
     try:
         results = calibration.calibrate(show, cache, progress=say, **settings)
-        paths = calibration.note_paths(show, cache, **settings)
     except Exception as exc:  # named and counted, as for any entry
         failed.append(f"loudness calibration: {type(exc).__name__}: {exc}")
         return None
     if results:
         print("loudness: " + ", ".join(f"{r.scene} {r.gain_db:+.1f} dB" for r in results)
               + " (severed loudness: details)")
-    return [p for p in paths if p]
+    return calibration.note_paths(cache, results)
 
 
 def _note(outcome, keep, failed, cache, rate, where, item, audio, what, directory):

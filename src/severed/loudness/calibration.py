@@ -215,13 +215,10 @@ def calibrate(show, cache, *, sample_rate=48000, channels=2, mains_hz=50.0,
     return results
 
 
-def note_paths(show, cache, *, sample_rate=48000, channels=2, mains_hz=50.0):
-    """The cache files of the show's calibration notes (for pruning the rest)."""
-    engine = _targets_engine(show, cache, sample_rate, channels, mains_hz)
-    if engine is None:
-        return []
-    return [cache.note_path(_note_label(name), key)
-            for name, key in engine_keys(engine).items() if key]
+def note_paths(cache, results):
+    """The cache files of the calibration notes behind ``results`` (what ``calibrate``
+    returned), for pruning the rest."""
+    return [cache.note_path(_note_label(r.scene), r.key) for r in results if r.key]
 
 
 def _targets_engine(show, cache, sample_rate, channels, mains_hz):
