@@ -13,7 +13,7 @@ from severed.config.model import Scenario, ScenarioStep
 from severed.hardware.conditioning import Conditioner
 from severed.hardware.pir_model import HCSR501
 from severed.loop import RenderLoop
-from severed.show.events import ChangeScene, Event, SetOverlay, SetVariable
+from severed.show.events import ChangeScene, Event, SetOverlay
 from severed.show.machine import ShowMachine
 
 from capture_sink import Capture

@@ -1,12 +1,12 @@
 """Measurements of the lumon score (the musical side of the show), shared by the score
-tests and ``benchmarks/score_figures.py``: each function renders what it needs
+tests and ``benchmarks/lumon_score.py``: each function renders what it needs
 through the real render loop (``conftest.render``, cached per session) and returns
 the figure the show is judged by."""
 
 import numpy as np
 
 from severed.config import load_show_text
-from severed.precompute.recipes import RECIPES, Recipe
+from severed.precompute.recipes import Recipe
 from tests.shows.conftest import SR, lumon_text, render, step_cmd, step_sensor
 from tests.shows.measure import band_energy, envelope, loudness_lufs, onsets, seg, spectrum_db
 

@@ -11,7 +11,7 @@ from severed.engine.params import Controls
 from tests.shows.conftest import SR, lumon_text, render
 from tests.shows.score import (BARRIER_LAYERS, INNIE, STORM, alone, band_spectrum_correlation, bar_correlation,
                                bar_levels_db, barrier_excess_lu,
-                               barrier_firings, chatter_repetition, hits_per_bar,
+                               barrier_firings, chatter_repetition,
                                innie_low_share, motif_prominence_db,
                                outie_statement_correlation, recipe_audio,
                                storm, take_spread_db)
