@@ -43,32 +43,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "fleet"))
+from fleet_rig import PASSWORDS, SHOW  # noqa: E402
 from mosquitto_broker import Broker, find_mosquitto  # noqa: E402
-
-PASSWORDS = {"elevator": "lift-4271", "corridor": "hall-9913", "office": "desk-5580",
-             "technician": "tech-3318"}
-SHOW = """
-[show]
-name = "floor"
-initial_scene = "up"
-crossfade_s = 0.5
-[scenes.up.layers.t]
-type = "tone"
-freq_hz = 220
-gain_db = -40
-[scenes.down.layers.t]
-type = "tone"
-freq_hz = 110
-gain_db = -40
-[[transitions]]
-from = "up"
-to = "down"
-on = "door.closed"
-[[transitions]]
-from = "down"
-to = "up"
-on = "door.open"
-"""
 
 
 def say(*args):

@@ -15,34 +15,11 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fleet_rig import PASSWORDS, Watcher, wait_for  # noqa: E402,F401
+from fleet_rig import PASSWORDS, SHOW, Watcher, wait_for  # noqa: E402,F401
 from mosquitto_broker import Broker, find_mosquitto  # noqa: E402
 
 pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is not installed (the dev extra "
                                                "has it: pip install -e '.[dev]')")
-
-SHOW = """
-[show]
-name = "floor"
-initial_scene = "up"
-crossfade_s = 0.5
-[scenes.up.layers.t]
-type = "tone"
-freq_hz = 220
-gain_db = -40
-[scenes.down.layers.t]
-type = "tone"
-freq_hz = 110
-gain_db = -40
-[[transitions]]
-from = "up"
-to = "down"
-on = "door.closed"
-[[transitions]]
-from = "down"
-to = "up"
-on = "door.open"
-"""
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""What the fleet tests share beside their fixtures: the broker's accounts, a poll with a
-deadline, and a technician's MQTT client. A module of its own (not conftest) so that test
-files import it by a name no other test folder uses."""
+"""What the fleet tests (and benchmarks/bench_fleet.py) share beside their fixtures: the
+broker's accounts, the booths' show, a poll with a deadline, and a technician's MQTT
+client. A module of its own (not conftest) so that test files import it by a name no
+other test folder uses."""
 
 import json
 import threading
@@ -10,6 +11,30 @@ import pytest
 
 PASSWORDS = {"elevator": "lift-4271", "corridor": "hall-9913", "office": "desk-5580",
              "technician": "tech-3318", "stray": "stray-0042"}
+
+# The show every booth plays: the door takes the floor from "up" to "down" and back.
+SHOW = """
+[show]
+name = "floor"
+initial_scene = "up"
+crossfade_s = 0.5
+[scenes.up.layers.t]
+type = "tone"
+freq_hz = 220
+gain_db = -40
+[scenes.down.layers.t]
+type = "tone"
+freq_hz = 110
+gain_db = -40
+[[transitions]]
+from = "up"
+to = "down"
+on = "door.closed"
+[[transitions]]
+from = "down"
+to = "up"
+on = "door.open"
+"""
 
 
 def wait_for(predicate, timeout_s, what):
