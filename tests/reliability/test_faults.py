@@ -1102,3 +1102,21 @@ def test_event_log_filling_a_disk_then_room_again(tiny_disk):
     assert len(broken) <= 1, broken  # the one cut short, on a line of its own
     assert parsed[-2]["type"] == "lost" and parsed[-2]["records"] >= 1
     assert parsed[-1]["state"] == "open"
+
+
+def test_the_stem_budget_counts_each_file_once_and_all_files_together(tmp_path):
+    """Three layers, two files of 0.9 MiB once converted (5 s mono at 48 kHz): one
+    file named twice fits a budget of 1 MiB; both files together do not, and the
+    message names the larger and the total."""
+    from severed.config.model import SiteConfig
+    from severed.preflight import check_stems
+    write_wav(tmp_path / "a.wav", 5.0)
+    write_wav(tmp_path / "b.wav", 4.0)
+    layers = "".join(f'\n[scenes.main.layers.{name}]\ntype = "sampler"\nfile = "{f}"\n'
+                     for name, f in (("one", "a.wav"), ("again", "a.wav"), ("two", "b.wav")))
+    both = load_show_text(STEADY + layers, str(tmp_path / "show.toml"))
+    once = load_show_text(STEADY + layers.replace("b.wav", "a.wav"), str(tmp_path / "show.toml"))
+    assert check_stems(SiteConfig(stem_budget_mb=1.0), once) == []
+    (problem,) = check_stems(SiteConfig(stem_budget_mb=1.0), both)
+    assert str(tmp_path / "a.wav") in problem and "scenes.main.layers.one.file" in problem
+    assert "come to 2 MiB, over the stem budget of 1 MiB" in problem, problem
