@@ -28,6 +28,7 @@ if missing, it is not timed).
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,6 +158,7 @@ def main(argv=None):
         within = (after["VmRSS"] - first <= 10.0 and steady["VmRSS"] <= STEADY_BUDGET_MIB
                   and settled["VmHWM"] <= WORST_BUDGET_MIB)
         print("PASS" if within else "FAIL")
+        shutil.rmtree(work, ignore_errors=True)  # kept when the daemon died: its log
         return 0 if within else 1
     finally:
         proc.send_signal(signal.SIGTERM)
