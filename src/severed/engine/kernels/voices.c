@@ -34,20 +34,26 @@ static double ramp_down(int64_t i, int64_t len)
 }
 
 /* Add frames [lo, hi) of the note, weighted by w(k) (NULL: the gain throughout). */
-static void voice_span(const Voice *v, float *out, int64_t lo, int64_t hi,
-                       const float *w_of_k)
+/* Frames [lo, hi) of the note into out, weighted by w(k) (NULL: the gain throughout),
+ * for SC source and OC output channels; inlined with constant SC and OC, so each
+ * layout gets its own loop without per-frame channel loops. */
+static inline void voice_span_layout(const Voice *v, float *out, int64_t lo, int64_t hi,
+                                     const float *w_of_k, const int64_t sc,
+                                     const int64_t oc)
 {
-    const int64_t oc = v->out_channels, sc = v->src_channels, last = v->src_frames - 1;
+    const int64_t last = v->src_frames - 1;
     const int64_t chans = sc < oc ? sc : oc;
+    const double rel = (double)v->rel, rate = v->rate;
+    const float *src = v->src;
     for (int64_t k = lo; k < hi; k++) {
         const float w = w_of_k ? w_of_k[k - lo] : v->gain;
-        const double pos = ((double)k + (double)v->rel) * v->rate;
+        const double pos = ((double)k + rel) * rate;
         const double whole = floor_fast(pos);
         const float frac = (float)(pos - whole);
         int64_t i0 = (int64_t)whole, i1 = i0 + 1;
         i0 = i0 < 0 ? 0 : i0 > last ? last : i0;
         i1 = i1 < 0 ? 0 : i1 > last ? last : i1;
-        const float *a = v->src + i0 * sc, *b = v->src + i1 * sc;
+        const float *a = src + i0 * sc, *b = src + i1 * sc;
         float *o = out + k * oc;
         if (sc == 1) {
             const float s = (a[0] + (b[0] - a[0]) * frac) * w;
@@ -58,6 +64,20 @@ static void voice_span(const Voice *v, float *out, int64_t lo, int64_t hi,
                 o[c] += (a[c] + (b[c] - a[c]) * frac) * w;
         }
     }
+}
+
+static void voice_span(const Voice *v, float *out, int64_t lo, int64_t hi,
+                       const float *w_of_k)
+{
+    const int64_t sc = v->src_channels, oc = v->out_channels;
+    if (sc == 1 && oc == 2)
+        voice_span_layout(v, out, lo, hi, w_of_k, 1, 2);
+    else if (sc == 2 && oc == 2)
+        voice_span_layout(v, out, lo, hi, w_of_k, 2, 2);
+    else if (sc == 1 && oc == 1)
+        voice_span_layout(v, out, lo, hi, w_of_k, 1, 1);
+    else
+        voice_span_layout(v, out, lo, hi, w_of_k, sc, oc);
 }
 
 static void voice_perform(const Voice *v, float *out, float *weights)
