@@ -158,11 +158,8 @@ class LiveMeter:
     weighted 1 (left, right, centre: what severed plays)."""
 
     def __init__(self, sample_rate, channels, max_frames, window_s=SHORT_TERM_S):
-        self.stages = []
-        for b, a in k_weighting(sample_rate):
-            stage = IIRCore(2, channels)
-            stage.set_coeffs(b, a)
-            self.stages.append(stage)
+        # The filter's stages, run block by block into a buffer of our own (no copy).
+        self.stages = KWeighting(sample_rate, channels).stages
         self.window = int(round(window_s * sample_rate))
         self._buf = np.zeros((max_frames, channels), np.float32)
         size = self.window // 16 + 2  # blocks of 16 frames at the least
