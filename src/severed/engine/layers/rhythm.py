@@ -162,6 +162,7 @@ class Rhythm(Layer):
         step_len = 60.0 / p["bpm"].value(controls) / p["steps_per_beat"] * self.sr
         swing = p["swing"].value(controls)
         density = p["density"].value(controls)
+        accent = p["accent"].value(controls)
         human = p["humanize_ms"] * self.sr / 1000.0
         cents = p["pitch_cents"]
         vel_db = p["velocity_db"]
@@ -169,7 +170,6 @@ class Rhythm(Layer):
         while self.step_pos < end:
             if self.step % self.bar_steps == 0:
                 self._new_bar(controls)
-            accent = p["accent"].value(controls)
             # Schedule every track's hit of this step (swing may put it in a later
             # block, where the bank's delay holds it).
             at = self.step_pos + (swing * step_len if self.step % 2 else 0.0)
