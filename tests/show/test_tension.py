@@ -128,13 +128,12 @@ SPECS = [dataclasses.replace(s, warmup_s=0.0) for s in SITE.sensors]
 HALL = dataclasses.replace(next(s for s in SPECS if s.name == "motion"), name="hall", pin=24)
 
 
-def visit(moves, mode, hold_s=3.0, door=(), hall_moves=None, until=80.0):
-    """The lumon show driven by model HC-SR501s through the real conditioning: the
-    booth PIR sees ``moves``, an optional hall PIR ``hall_moves``; ``door`` is
-    [(t, level)]. Returns (tension every 0.05 s as (t, value), scene and overlay
-    changes as (t, action))."""
-    show = load_show("lumon")
-    m = ShowMachine(show)
+def visit(moves, mode, hold_s=3.0, door=(), hall_moves=None, until=80.0, show=None):
+    """The lumon show (or ``show``) driven by model HC-SR501s through the real
+    conditioning: the booth PIR sees ``moves``, an optional hall PIR ``hall_moves``;
+    ``door`` is [(t, level)]. Returns (tension every 0.05 s as (t, value), scene and
+    overlay changes as (t, action)). benchmarks/tension_figures.py prints its figures."""
+    m = ShowMachine(show or load_show("lumon"))
     state = m.initial(0.0)
     specs = SPECS + ([HALL] if hall_moves is not None else [])
     cond = Conditioner(specs, 0.0)
