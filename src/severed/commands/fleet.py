@@ -62,10 +62,11 @@ def run(args):
 def _password(args):
     from severed.errors import SeveredError
 
+    from severed.fleet.settings import read_password
+
     if args.password_file:
         try:
-            with open(args.password_file, encoding="utf-8") as f:
-                return f.readline().rstrip("\r\n")
+            return read_password(args.password_file)
         except OSError as exc:
             raise SeveredError(f"--password-file {args.password_file}: {exc.strerror}") from exc
     if os.environ.get("SEVERED_MQTT_PASSWORD"):

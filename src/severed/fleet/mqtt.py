@@ -116,7 +116,7 @@ class Connection:
         if cfg.username:
             if password is None:
                 try:
-                    password = read_password(cfg)
+                    password = read_password(cfg.password_file)
                 except OSError as exc:
                     raise SeveredError(f"[fleet] password_file {cfg.password_file}: "
                                        f"cannot read it: {exc.strerror}") from exc

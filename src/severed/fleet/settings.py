@@ -123,10 +123,10 @@ def check_fleet(raw, site_name, config_path, report):
     return FleetConfig(site=site_name, **values)
 
 
-def read_password(cfg):
-    """The password in ``cfg.password_file`` (its first line), or None when there is
-    no file to read; OSError names the file when it cannot be read."""
-    if not cfg.password_file:
+def read_password(path):
+    """The password in the file ``path`` (its first line), or None when there is no
+    file to read (``path`` empty); OSError names the file when it cannot be read."""
+    if not path:
         return None
-    with open(cfg.password_file, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         return f.readline().rstrip("\r\n")
