@@ -243,12 +243,6 @@ def bar_levels_db(audio, t0, t1):
                      for i in range(0, len(x) - per + 1, per)])
 
 
-def peak_pitch_hz(x, lo=2400.0, hi=3100.0):
-    f, db = spectrum_db(x)
-    band = (f > lo) & (f < hi)
-    return float(f[band][np.argmax(db[band])])
-
-
 # ------------------------------------------------------------------ bleed, ride up
 
 RIDE_UP = INNIE + step_sensor(3.0, "door", 1)
