@@ -55,11 +55,6 @@ def _paho():
     return mqtt
 
 
-def paho_version():
-    import paho.mqtt
-    return paho.mqtt.__version__
-
-
 def _failed(code):
     """True when a CONNACK code (an int in 1.6, a ReasonCode in 2.x) is a refusal."""
     if hasattr(code, "is_failure"):

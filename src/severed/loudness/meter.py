@@ -80,10 +80,6 @@ class KWeighting:
             stage.run(y, y, len(y))
         return y
 
-    def reset(self):
-        for stage in self.stages:
-            stage.reset()
-
 
 def _as_frames(audio):
     audio = np.asarray(audio)
