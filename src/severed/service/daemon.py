@@ -187,9 +187,10 @@ class Daemon:
         from severed.loop import EventLog, RenderLoop
         from severed.precompute.cache import Cache
 
-        # A missing directory or a full disk is reported, and the show plays on.
+        # A missing directory or a full disk is reported, and the show plays on; a slow
+        # one is written to by the log's own thread, not the render thread.
         event_log = EventLog(self.site.event_log or None,
-                             max_bytes=_megabytes(self.site.event_log_max_mb))
+                             max_bytes=_megabytes(self.site.event_log_max_mb), background=True)
         self._parts.append(("event log", event_log.close))
         self.loop = RenderLoop(self.show, self.site, self.sink, seed=self.seed,
                                event_log=event_log, live=True, cache=Cache.for_site(self.site))
