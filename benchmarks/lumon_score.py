@@ -43,7 +43,7 @@ if "2" in which:
     try:
         a = S.recipe_audio("felt_note", freq_hz=261.63, velocity=0.7, length_s=2.0, release_s=0.6)
         env = 20*np.log10(envelope(a, hop_s=0.01))
-        p("2 release: dB at +0.1 s, +0.3 s, end vs key-up", [round(env[k]-env[198],1) for k in (210, 230, len(env)-1)])
+        p("2 release: dB at +0.1 s, +0.3 s, end vs key-up", [round(float(env[k]-env[198]), 1) for k in (210, 230, len(env)-1)])
         b = S.recipe_audio("felt_note", freq_hz=261.63, velocity=0.7, length_s=2.0, release_s=0.6, damper=0.0)
         def brush(x):
             return band_energy(x[int(2.0 * SR):int(2.08 * SR)], 2000, 8000)
@@ -67,7 +67,7 @@ if "3" in which:
     p("3 bell onset->peak s", round(peak, 3))
     p("3 bell decay dB/s, max deviation from exponential dB", [round(v, 1) for v in S.exponential_fit(b)])
     p("3 bell fundamental decay dB/s, max deviation dB", [round(v, 1) for v in S.exponential_fit(b, band=(1150, 1500))])
-    p("3 bell partial ratios", [round(r, 3) for r in S.partial_ratios(b, 1318.5)])
+    p("3 bell partial ratios", [round(float(r), 3) for r in S.partial_ratios(b, 1318.5)])
 if "4" in which:
     still = render(S.INNIE, 40.0, seed=6, disable=S.alone("innie", "desk"))
     p("4 desk bar-to-bar env correlation (rest)", round(S.bar_correlation(still.audio, 5, 40), 3))
