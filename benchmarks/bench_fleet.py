@@ -30,20 +30,19 @@ installation/mosquitto/acl) and prints its figure:
 """
 
 import argparse
-import json
 import os
 import random
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "fleet"))
-from fleet_rig import PASSWORDS, SHOW  # noqa: E402
+from fleet_rig import PASSWORDS, SHOW, Booth  # noqa: E402
 from mosquitto_broker import Broker, find_mosquitto  # noqa: E402
 
 
@@ -62,67 +61,6 @@ def wait_for(predicate, timeout_s, poll_s=0.02):
 
 
 # ---------------------------------------------------------------- helpers
-
-
-class Daemon:
-    def __init__(self, root, name, broker, group="floor", keepalive_s=10):
-        self.name = name
-        self.dir = os.path.join(root, name)
-        os.makedirs(self.dir, exist_ok=True)
-        self.socket = os.path.join(self.dir, "control.sock")
-        self.log = os.path.join(self.dir, "events.jsonl")
-        with open(os.path.join(self.dir, "show.toml"), "w") as f:
-            f.write(SHOW)
-        with open(os.path.join(self.dir, "password"), "w") as f:
-            f.write(PASSWORDS[name] + "\n")
-        group_lines = f'group = "{group}"\nleader = "elevator"\n' if group else ""
-        self.config = os.path.join(self.dir, "site.toml")
-        with open(self.config, "w") as f:
-            f.write(f'[site]\nname = "{name}"\nshow = "show.toml"\npin_factory = "mock"\n'
-                    f'event_log = "{self.log}"\n[audio]\ndevice = "null"\n'
-                    f'[sensors.door]\nkind = "door"\npin = 17\n'
-                    f'[fleet]\nhost = "{broker.host}"\nport = {broker.port}\n'
-                    f'username = "{name}"\npassword_file = "password"\n'
-                    f'keepalive_s = {keepalive_s}\n{group_lines}')
-        env = dict(os.environ, SEVERED_CONTROL=self.socket)
-        env.pop("NOTIFY_SOCKET", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "severed", "run", "--simulate", "--config", self.config,
-             "--state-dir", os.path.join(self.dir, "state")], env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(self.dir, "stderr.txt"), "w"))
-
-    def request(self, cmd, **fields):
-        from severed.service.control import ControlClient
-
-        with ControlClient(self.socket, timeout_s=5.0) as client:
-            return client.request(cmd, **fields)
-
-    def status(self):
-        try:
-            return self.request("status")["status"]
-        except Exception:  # noqa: BLE001 - not up yet
-            return None
-
-    def records(self):
-        out = []
-        if os.path.exists(self.log):
-            with open(self.log) as f:
-                for line in f:
-                    try:
-                        out.append(json.loads(line))
-                    except ValueError:
-                        pass
-        return out
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 class Subscriber:
@@ -440,8 +378,10 @@ def bench_standalone(root, rounds):
 def bench_offline(root):
     broker = Broker(_dir(root, "b4"), PASSWORDS).start()
     sub = Subscriber(broker, ["severed/+/status"])
-    killed = Daemon(root + "/k", "corridor", broker, group=None)
-    frozen = Daemon(root + "/f", "office", broker, group=None, keepalive_s=10)
+    killed = Booth(Path(_dir(root, "k")), "corridor", broker, group=None,
+                   keepalive_s=10).start()
+    frozen = Booth(Path(_dir(root, "f")), "office", broker, group=None,
+                   keepalive_s=10).start()
     try:
         for d in (killed, frozen):
             if not wait_for(lambda d=d: sub.first(f"severed/{d.name}/status",
