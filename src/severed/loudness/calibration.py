@@ -178,13 +178,13 @@ def render_scene(show, scene, cache, *, sample_rate=48000, channels=2, mains_hz=
 
 def measure_scene(show, scene, cache, *, sample_rate=48000, channels=2, mains_hz=50.0):
     """(loudness at unit gain in LUFS, key) of a scene's representative render."""
-    powers, key = [], None
+    powers = []
     for seed in SEEDS:
         audio, engine = render_scene(show, scene, cache, sample_rate=sample_rate,
                                      channels=channels, mains_hz=mains_hz, seed=seed)
         powers.append(block_powers(audio, sample_rate))
-        key = engine_keys(engine)[scene]
-    return gated_loudness(np.concatenate(powers)), key
+    # The key is what the scene is made of, the same whatever the seed.
+    return gated_loudness(np.concatenate(powers)), engine_keys(engine)[scene]
 
 
 def calibrate(show, cache, *, sample_rate=48000, channels=2, mains_hz=50.0,
