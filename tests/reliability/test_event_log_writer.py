@@ -47,14 +47,14 @@ def site():
 
 
 @pytest.fixture
-def stuck_disk(monkeypatch):
-    """The writer thread's writes wait until ``release`` is set; ``entered`` says the
-    writer is inside one. Other threads write as usual."""
+def stuck_disk(monkeypatch, tmp_path):
+    """Writes to files under tmp_path wait until ``release`` is set, whichever thread
+    makes them; ``entered`` says one is waiting. Other files are written as usual."""
     entered, release = threading.Event(), threading.Event()
     real = os.write
 
     def write(fd, data):
-        if threading.current_thread().name == "severed-eventlog":
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path)):
             entered.set()
             release.wait(30.0)  # a failing test ends, not hangs
         return real(fd, data)
