@@ -23,7 +23,6 @@ forever, and journald when it is busy blocks its socket. The daemon's render thr
 must not wait for any of them, so the daemon's log is made with ``background=True``:
 ``write`` then only calls the listeners, keeps the record in ``recent`` and appends it
 to a bounded queue; a writer thread (``severed-eventlog``) takes the queue in batches
-(every ``WAKE_S``: it does not wake, and take the interpreter lock, for every record)
 and does everything that can block: the journal lines, opening, writing, rotating and
 retrying the file. When the writer is held up long enough for the queue to fill
 (``queue_records``, some minutes of a command flood), further records are counted and
@@ -62,10 +61,7 @@ RETRY_S = 60.0
 # rides out minutes of a stalled card, in about 2 MB at the worst.
 QUEUE_RECORDS = 8192
 BATCH_RECORDS = 256  # taken off the queue at once, so a stall cannot hold more
-# The writer takes the queue this often: in batches, so that it does not wake (and take
-# the interpreter lock from the render thread) for every record. The journal and the
-# file are this much behind; listeners are not.
-WAKE_S = 0.2
+WAKE_S = 1.0  # the writer looks at the queue at least this often (it is woken sooner)
 CLOSE_WAIT_S = 5.0  # how long ``close`` waits for a stuck disk before it gives up
 RETARGET_WAIT_S = 2.0  # how long ``retarget`` waits to report a file it cannot open
 
@@ -203,6 +199,11 @@ class _Writer:
     def _append(self, item):
         self._queue.append(item)
         self._put += 1
+        if len(self._queue) == 1:
+            # It was empty: the writer may be waiting. Woken at once, it keeps the file
+            # current to the millisecond (a crash loses next to nothing), at the price of
+            # taking the interpreter lock for a moment in the block that wrote the record.
+            self._wake.set()
 
     def flush(self, timeout=None):
         with self._hand:
@@ -225,7 +226,7 @@ class _Writer:
     def _run(self):
         while True:
             self._wake.wait(WAKE_S)
-            self._wake.clear()  # before taking the queue: a flush after it wakes us again
+            self._wake.clear()  # before taking the queue: an append after it wakes us again
             stopping = self._stop.is_set()
             while self._queue:
                 batch = [self._queue.popleft()
