@@ -94,8 +94,14 @@ def test_leader_lost_then_a_member_restarts(booths, watcher):
     wait_for(lambda: tech.last("severed/office/status") == "offline", 20, "office offline")
     office.start().wait_ready()
     wait_for(lambda: office.status()["scene"] == "down", 20, "office back in scene down")
-    last_start = max(i for i, r in enumerate(office.records()) if r["type"] == "start")
-    rejoin = [r for r in office.records()[last_start:] if r["type"] == "scene"]
+
+    def rejoined():  # the event log's own thread writes the records a moment later
+        records = office.records()
+        starts = [i for i, r in enumerate(records) if r["type"] == "start"]
+        if len(starts) < 2:  # the restart's start record is not there yet
+            return []
+        return [r for r in records[starts[-1]:] if r["type"] == "scene"]
+    rejoin = wait_for(rejoined, 5, "office's scene record")
     assert rejoin[0]["to"] == "down" and rejoin[0]["at"] == changes[0]["at"]
     assert role(office) == "member"
 
