@@ -129,10 +129,12 @@ class EventLog:
         the file, so that a reload (or the start) reports a file it cannot open at once,
         and a stalled disk does not hold it longer."""
         path = os.path.expanduser(path) if path else None
+        moved = path != self.path
         self.path, self.max_bytes = path, max(1, int(max_bytes))
         if self._writer is not None:
             self._writer.call(self._file.retarget, path, self.max_bytes)
-            self._writer.flush(RETARGET_WAIT_S)
+            if moved:  # a reload keeping the path does not wait for a stalled disk
+                self._writer.flush(RETARGET_WAIT_S)
             return
         with self._lock:
             self._file.retarget(path, self.max_bytes)

@@ -160,3 +160,17 @@ def test_a_file_that_cannot_be_opened_is_reported_when_the_log_is_made(tmp_path)
     log = EventLog(str(tmp_path / "no" / "events.jsonl"), background=True)
     assert log.failing == "no such directory"
     log.close()
+
+
+def test_offline_the_log_is_written_in_line_in_order(tmp_path):
+    """``severed render --events`` (no ``background``): every record is in the file as
+    soon as ``write`` returns, in order, and no writer thread is started."""
+    path = tmp_path / "events.jsonl"
+    before = set(threading.enumerate())
+    log = EventLog(str(path), keep=None)
+    assert set(threading.enumerate()) - before == set()  # no thread of its own
+    for i in range(100):
+        log.write({"t": i / 10, "type": "sensor", "sensor": "door", "state": "open"})
+        assert len(path.read_text().splitlines()) == i + 1
+    assert written(path) == log.recent
+    log.close()
