@@ -395,18 +395,28 @@ class Checks:
                "sed 's|^show = .*|show = \"shows/broken.toml\"|' /tmp/site.good >/tmp/site.bad; "
                ". /opt/severed/src/installation/lib/common.sh; SCRIPT_NAME=systest; "
                "put_file /etc/severed/severed.toml /tmp/site.bad 0644 >/dev/null")
-        check_rc, check_out, _ = vm.ssh("severed check /etc/severed/severed.toml 2>&1", check=False)
-        capture = vm.ssh_popen("arecord -q -D hw:Loopback,1,0 -f S16_LE -r 48000 -c 2 -t raw "
-                               "-d 8 /tmp/reload.raw")
-        time.sleep(3 * self.slow)
-        t0 = time.monotonic()
-        rc, out, err = vm.ssh("severed reload", check=False)
-        reload_s = time.monotonic() - t0
-        capture.wait(60 * self.slow)
-        level = vm.json(f"{PROBE} level /tmp/reload.raw")
-        status = status_json(vm)
-        vm.ssh(". /opt/severed/src/installation/lib/common.sh; SCRIPT_NAME=systest; "
-               "put_file /etc/severed/severed.toml /tmp/site.good 0644 >/dev/null")
+        try:
+            check_rc, check_out, _ = vm.ssh("severed check /etc/severed/severed.toml 2>&1",
+                                            check=False)
+            # The loopback's capture end must use the format the daemon opened it with
+            # (it falls back from int16 when the device refuses it), as in safe_mode.
+            _, fmt, _ = vm.ssh("for f in S16_LE S32_LE FLOAT_LE; do arecord -q -D "
+                               "hw:Loopback,1,0 -f $f -r 48000 -c 2 -t raw -d 1 /dev/null "
+                               "2>/dev/null && echo $f && break; done")
+            fmt = fmt.strip() or "S16_LE"
+            capture = vm.ssh_popen(f"arecord -q -D hw:Loopback,1,0 -f {fmt} -r 48000 -c 2 "
+                                   f"-t raw -d 8 /tmp/reload.raw")
+            time.sleep(3 * self.slow)
+            t0 = time.monotonic()
+            rc, out, err = vm.ssh("severed reload", check=False)
+            reload_s = time.monotonic() - t0
+            capture.wait(60 * self.slow)
+            level = vm.json(f"{PROBE} level /tmp/reload.raw --format {fmt}")
+            status = status_json(vm)
+        finally:
+            # Whatever failed above, the checks after this one need the good config.
+            vm.ssh(". /opt/severed/src/installation/lib/common.sh; SCRIPT_NAME=systest; "
+                   "put_file /etc/severed/severed.toml /tmp/site.good 0644 >/dev/null")
         figures = {"severed_check_exit": check_rc, "reload_exit": rc,
                    "reload_answer_s": round(reload_s, 2),
                    "reload_says": (err.strip().splitlines() or [""])[0][:120],
