@@ -106,7 +106,7 @@ elif ! staged && grep -qs 'Raspberry Pi' /proc/device-tree/model; then
 fi
 # A Pi 5 (or CM5): its GPIO is on the RP1 chip, which only lgpio drives (not RPi.GPIO).
 board=""
-staged || board=$(tr -d '\0' </proc/device-tree/model 2>/dev/null || true)
+if ! staged && [ -r /proc/device-tree/model ]; then board=$(tr -d '\0' </proc/device-tree/model); fi
 pi5=0
 case "$board" in "Raspberry Pi 5"*|"Raspberry Pi Compute Module 5"*) pi5=1 ;; esac
 
@@ -186,8 +186,10 @@ APT_OPTS=()
 if [ -n "$offline" ]; then
     mkdir -p "$work/lists/partial" "$work/sources.d"
     printf 'deb [trusted=yes] file:%s ./\n' "$offline/debs" >"$work/offline.list"
+    # The bundle may sit where apt's unprivileged download user cannot read (a USB
+    # stick mounted for root): read it as root, as apt would after a warning anyway.
     APT_OPTS=(-o "Dir::Etc::SourceList=$work/offline.list" -o "Dir::Etc::SourceParts=$work/sources.d"
-              -o "Dir::State::Lists=$work/lists")
+              -o "Dir::State::Lists=$work/lists" -o "APT::Sandbox::User=root")
 fi
 apt_available() { apt-cache "${APT_OPTS[@]}" show --no-all-versions "$1" >/dev/null 2>&1; }
 apt_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
