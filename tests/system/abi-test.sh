@@ -16,6 +16,7 @@
 #   --suite NAME     Debian suite of the roots (default: bookworm)
 #   --source DIR     the checkout to install (default: this one; uncommitted files too)
 #   --no-offline     skip the install without network (install.sh --offline)
+#   --offline-only   only the install without network (and its severed check)
 #   --quick          install and the 32-bit essentials only: precompute, the two
 #                    renders and the engine/precompute unit tests (no offline install)
 #   --keep           leave the roots in WORK_DIR for a look (chroot WORK_DIR/abi-ARCH)
@@ -31,6 +32,7 @@ arches=armhf,arm64
 suite=$SUITE
 source_dir=$REPO_DIR
 offline=1
+offline_only=0
 quick=0
 keep=0
 while [ $# -gt 0 ]; do
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
         --suite) suite=${2:?--suite needs a name}; shift 2 ;;
         --source) source_dir=$(cd "${2:?--source needs a directory}" && pwd); shift 2 ;;
         --no-offline) offline=0; shift ;;
+        --offline-only) offline_only=1; shift ;;
         --quick) quick=1; offline=0; shift ;;
         --keep) keep=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -66,6 +69,14 @@ esac
 
 mkdir -p "$WORK_DIR"
 rm -f "$WORK_DIR"/host-*.wav   # this checkout's own renders, made afresh for each run
+# One copy of the checkout (committed and uncommitted files) for the whole run: every
+# root installs it and this machine renders from it, so both run the same code even if
+# the checkout moves on meanwhile.
+snapshot="$WORK_DIR/source"
+rm -rf "$snapshot"
+mkdir -p "$snapshot"
+(cd "$source_dir" && git ls-files -z --cached --others --exclude-standard |
+    tar --null -T - -cf -) | tar -C "$snapshot" -xf -
 # pip inside a root trusts what pip on this machine trusts (a proxy's CA, say).
 host_cert=$(pip3 config get global.cert 2>/dev/null || true)
 [ -f "$host_cert" ] || host_cert=/etc/ssl/certs/ca-certificates.crt
@@ -89,8 +100,7 @@ prepare_root() {
     cp /etc/resolv.conf "$root/etc/resolv.conf"
     install -m 0644 "$host_cert" "$root/etc/ssl/certs/host-pip-cert.pem"
     install -d -o 1000 -g 1000 "$root/home/pi/severed"
-    (cd "$source_dir" && git ls-files -z --cached --others --exclude-standard |
-        tar --null -T - -cf -) | tar -C "$root/home/pi/severed" -xf -
+    cp -a "$snapshot/." "$root/home/pi/severed/"
     chown -R 1000:1000 "$root/home/pi/severed"
     mkdir -p "$CACHE_DIR/apt-$suite-$arch"
     mount --bind "$CACHE_DIR/apt-$suite-$arch" "$root/var/cache/apt/archives"
@@ -125,12 +135,12 @@ host_render() {
     [ -f "$out" ] && return 0
     local py=python3
     [ -x "$source_dir/.venv/bin/python" ] && py="$source_dir/.venv/bin/python"
-    # The compiled core as this checkout's sources are now (a stale one renders garbage).
-    if [ -f "$source_dir/setup.py" ]; then
-        (cd "$source_dir" && "$py" setup.py -q build_ext --inplace) >/dev/null 2>&1 ||
-            log "warning: could not build the compiled core in $source_dir for its renders"
+    # The snapshot's compiled core, built once (numpy and the rest from the dev venv).
+    if [ -f "$snapshot/setup.py" ] && ! ls "$snapshot"/src/severed/engine/_kernels.*.so >/dev/null 2>&1; then
+        (cd "$snapshot" && "$py" setup.py -q build_ext --inplace) >/dev/null 2>&1 ||
+            log "warning: could not build the compiled core for this machine's renders"
     fi
-    (cd "$source_dir" && SEVERED_CACHE="$WORK_DIR/host-cache" PYTHONPATH="$source_dir/src" \
+    (cd "$snapshot" && SEVERED_CACHE="$WORK_DIR/host-cache" PYTHONPATH="$snapshot/src" \
         "$py" -m severed render --quiet "$@" \
         --out "$out") >/dev/null 2>&1 || rm -f "$out"
 }
@@ -144,9 +154,14 @@ run_abi() {
     record() { results+=("$1=$2"); log "$arch: $1 = $2"; }
     local t0 t1 rc
 
-    log "$arch: preparing the root"
     personality=()
     [ "$arch" = i386 ] && personality=(setarch i686)
+    if [ "$offline_only" -eq 1 ]; then
+        offline_install "$arch"
+        finish_abi
+        return
+    fi
+    log "$arch: preparing the root"
     prepare_root "$arch" "$root"
     record machine "$(in_root "$root" python3 -c 'import platform, struct; print(platform.machine(), struct.calcsize("P") * 8, "bit")')"
 
@@ -257,7 +272,7 @@ offline_install() {
     local bundle="$WORK_DIR/bundle-$suite-$arch" rc t0 t1
     rc=0
     t0=$(now)
-    "$source_dir/installation/offline-bundle.sh" --arch "$arch" --suite "$suite" \
+    "$snapshot/installation/offline-bundle.sh" --arch "$arch" --suite "$suite" \
         "$bundle" >"$logs/bundle.log" 2>&1 || rc=$?
     t1=$(now)
     record bundle_exit "$rc"
