@@ -35,7 +35,7 @@ class Hum:
         self._k32 = np.arange(m, dtype=np.uint32)
         self._kf = np.arange(m, dtype=np.float32)
         self._phase = np.zeros(m, np.uint32)
-        self._idx = np.zeros(m, np.uint32)
+        self._idx = np.zeros(m, np.intp)  # take() wants intp (32-bit on armhf)
         self._frac = np.zeros(m, np.float32)
         self._mono = np.zeros(m, np.float32)
         self._slope = np.zeros(m, np.float32)
