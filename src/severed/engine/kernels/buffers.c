@@ -1,6 +1,8 @@
 /* Buffer helpers for the bindings: borrow a caller's array, check it once per call. */
 #include "kernels.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static char element_kind(const Py_buffer *v)
@@ -150,4 +152,14 @@ int arg_u32(PyObject *obj, const char *what, uint32_t *out)
     }
     *out = (uint32_t)v;
     return 0;
+}
+
+void err_value(const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    PyErr_SetString(PyExc_ValueError, msg);
 }

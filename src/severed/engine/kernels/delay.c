@@ -131,12 +131,12 @@ static PyObject *delay(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     if (d0 < 1.0 || d1 < 1.0 || d0 + 1.0 >= (double)(cap - frames) ||
         d1 + 1.0 >= (double)(cap - frames)) {
-        PyErr_Format(PyExc_ValueError, "delay: delays %g, %g frames do not fit a line of "
-                     "%zd frames with blocks of %zd", d0, d1, cap, frames);
+        err_value("delay: delays %g, %g frames do not fit a line of "
+                  "%zd frames with blocks of %zd", d0, d1, cap, frames);
         goto done;
     }
     if (!(pole >= 0.0 && pole < 1.0)) {
-        PyErr_Format(PyExc_ValueError, "delay: pole %g outside 0..1", pole);
+        err_value("delay: pole %g outside 0..1", pole);
         goto done;
     }
     Delay dl = {.channels = c, .cap = cap, .pos = pos, .d0 = d0, .d1 = d1, .fb0 = fb0,

@@ -51,6 +51,9 @@ int arg_ssize(PyObject *obj, Py_ssize_t lo, Py_ssize_t hi, const char *what, Py_
 /* An integer argument in 0 .. 2^32 - 1 (a phase step in 32-bit turns). Not through
  * arg_ssize: Py_ssize_t is 32-bit on armhf and i386 and cannot hold the top half. */
 int arg_u32(PyObject *obj, const char *what, uint32_t *out);
+/* ValueError with printf's formatting. PyErr_Format has no %g: Python 3.11 copies the
+ * rest of the format as it is, 3.12 and later raise SystemError instead. */
+void err_value(const char *fmt, ...);
 
 /* floor(x) for |x| < 2^62, without a call into libm: x86-64's baseline instruction set
  * has no rounding instruction, and a per-frame floor() call costs more than the rest

@@ -139,8 +139,8 @@ static PyObject *sampler_play(PyObject *self, PyObject *const *args, Py_ssize_t 
     }
     if (!(isfinite(pos) && pos >= 0.0 && r0 > 0.0 && r1 > 0.0 && isfinite(r0) &&
           isfinite(r1))) {
-        PyErr_Format(PyExc_ValueError, "sampler_play: position %g must be >= 0 and rates "
-                     "%g, %g above 0", pos, r0, r1);
+        err_value("sampler_play: position %g must be >= 0 and rates "
+                  "%g, %g above 0", pos, r0, r1);
         goto done;
     }
     Play p = {.n = buf_rows(&out), .out_channels = oc, .src = src.view.buf,

@@ -150,8 +150,7 @@ static PyObject *voice(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         arg_ssize(args[7], 0, PY_SSIZE_T_MAX, "voice: drop", &drop) < 0)
         goto done;
     if (!(rate > 0.0 && isfinite(rate)) || !isfinite(gain)) {
-        PyErr_Format(PyExc_ValueError, "voice: rate %g and gain %g must be finite, rate "
-                     "above 0", rate, gain);
+        err_value("voice: rate %g and gain %g must be finite, rate above 0", rate, gain);
         goto done;
     }
     if (out.view.ndim != 2 || src.view.ndim != 2 || buf_rows(&src) < 1 ||
