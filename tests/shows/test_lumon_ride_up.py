@@ -34,7 +34,7 @@ def test_a_held_breath_then_the_ding_of_arrival(ride_up):
     (gap,) = ride_up.scene_times("surface")
     (out,) = ride_up.scene_times("outie")
     assert 1.0 <= out - gap <= 1.3
-    # docs/lumon.md promises a held breath below -90 dBFS (measured about -105)
+    # docs/lumon.md promises a held breath below -90 dBFS (it measures -103 RMS, -91.5 peak)
     assert rms_dbfs(seg(ride_up.audio, gap + 0.6, out)) < -90
     assert dbfs(np.abs(seg(ride_up.audio, gap + 0.6, out)).max()) < -80
     onset = first_rise(ride_up.audio, out, band=(1100, 1500), above_db=20.0)
