@@ -17,73 +17,25 @@ diffusion) -> feedback delay network of 8 lines (23..50 ms, prime lengths) whose
 outputs pass through a two-tap low-pass (the damping), a per-line gain and a Hadamard
 feedback matrix -> two orthogonal sets of output taps (left, right).
 
-Block vectorisation: every line is longer than the chunk being processed, so a whole
-chunk of line outputs can be read before any of the chunk is written; a block larger
-than the shortest line is processed in 2..3 chunks. Nothing loops over samples, and
-nothing is allocated per block. The loop runs in float32.
-
-How it avoids metallic ringing: line lengths are distinct primes spread irregularly
-over an octave (no common periods); the feedback matrix is a Hadamard matrix (every
-line feeds every other with equal energy); the input is pre-diffused so the echo
-density is high from the first pass; the output taps are spread over all rows of the
-feedback matrix (taps equal to one of its rows make the output follow one line's own
-recirculation, a flutter at that line's period); and the damping lowers the
-high-frequency resonances first. Measured: the normalised autocorrelation of the
-tail stays below 0.21 at every lag from 2 to 200 ms (equal line lengths, a comb,
-show 0.95; taps on one matrix row 0.35).
-
-Decay: a line of L samples gets the gain 10**(-3 L / (fs T)), so every path loses
-60 dB in T seconds at low frequencies whatever its route. Damping shortens the
-broadband decay (to about 0.88 of T for any damping from 0.1 up), so T is set 13.6 %
-longer than decay_s when there is damping: the broadband RT60 (Schroeder T30 of the
-impulse response) is then within 1 % of decay_s from 0.3 to 8 s (measured). The
-feedback matrix is orthogonal and every gain is below 1, so the network is stable
-for any parameters, which are clamped: decay_s 0.1..30, damping 0..1, predelay_ms
-0..500. Changes of decay and damping ramp sample by sample across the next block;
-a predelay change crossfades. The wet level grows with the decay, as in a room: for
-white noise in, the output RMS is about 1.9x the input at 1.5 s, 4x at 8 s
-(damping 0).
+The design (line lengths, diffusion, decay law, why it does not ring) is described
+in severed/engine/dsp/reverb.py, whose constants and line lengths this oracle shares.
 """
 
 import math
 
 import numpy as np
 
-LINES = 8
-LINE_S = (0.0233, 0.0497)  # shortest and longest line; >= 1024 frames at 44.1 kHz
-DIFFUSE_S = (0.0, 0.0029, 0.0041, 0.0059, 0.0073, 0.0087, 0.0103, 0.0119)
-MAX_PREDELAY_S = 0.5
-DC_BLOCK_HZ = 10.0
+# The network's design is shared with the engine's reverb: the oracle checks the loop,
+# not a second copy of the constants.
+from severed.engine.dsp.reverb import (DC_BLOCK_HZ, DIFFUSE_S, LINES, MAX_DAMP_TAP,
+                                       MAX_PREDELAY_S, line_lengths)
+
 OUT_LEFT = (1, 1, 1, 1, 1, 1, -1, -1)
 OUT_RIGHT = (1, 1, 1, 1, -1, -1, 1, 1)
 OUT_GAIN = 0.35
-MAX_DAMP_TAP = 0.5
 # The loop runs in float32: half the memory traffic of float64, and a reverb tail has
 # no use for more than 24 bits.
-DTYPE = np.float32  # damping 1: taps (0.5, 0.5), a zero at Nyquist
-
-
-def _is_prime(n):
-    if n < 2:
-        return False
-    for p in range(2, int(math.isqrt(n)) + 1):
-        if n % p == 0:
-            return False
-    return True
-
-
-def line_lengths(sample_rate):
-    """Eight distinct prime lengths (frames), log-spaced over LINE_S, jittered so their
-    ratios are irregular."""
-    jitter = (0.0, 0.37, 0.11, 0.52, 0.23, 0.61, 0.31, 0.0)
-    out = []
-    for i in range(LINES):
-        u = (i + jitter[i] * 0.6) / (LINES - 1)
-        n = int(round(sample_rate * LINE_S[0] * (LINE_S[1] / LINE_S[0]) ** min(u, 1.0)))
-        while not _is_prime(n) or n in out:
-            n += 1
-        out.append(n)
-    return np.array(out, dtype=np.int64)
+DTYPE = np.float32
 
 
 def _hadamard(n):
