@@ -35,68 +35,12 @@ import sys
 
 import numpy as np
 
-SHAPES = ("sine", "saw", "square", "triangle")
-
-TABLE_BITS = 13
-TABLE_SIZE = 1 << TABLE_BITS  # points per table
-FRAC_BITS = 32 - TABLE_BITS  # phase bits below the table index
-N_TABLES = 12  # table k serves f/fs in (2**-(k+2), 2**-(k+1)]; the last also below
-TOP_HARMONIC_FRACTION = 0.45  # highest harmonic kept, as a fraction of sample_rate
+# The wavetables are the engine's: the oracle checks the reading loop, not a second
+# copy of the tables' design.
+from severed.engine.dsp.oscillators import (
+    _PHASE_ONE, _SCALARS, FRAC_BITS, N_TABLES, TABLE_BITS, tables)
 
 _MAGIC = 1.5 * 2.0 ** 52  # float64 with ulp 1: its low 32 mantissa bits hold x mod 2**32
-_PHASE_ONE = 2.0 ** 32
-_SCALARS = (int, float, np.integer, np.floating)
-_TABLES = {}  # shape -> (values, differences), flat float32 arrays of N_TABLES tables
-
-
-def _harmonics(shape, count):
-    """Sine-series amplitudes for harmonics 1..count of a unit-peak ideal waveform.
-
-    Every shape starts at 0 and rises at phase 0, so a fresh voice does not click."""
-    h = np.arange(1, count + 1, dtype=np.float64)
-    if shape == "sine":
-        amps = np.zeros(count)
-        amps[0] = 1.0
-    elif shape == "saw":
-        amps = (2.0 / np.pi) * (-1.0) ** (h + 1) / h
-    elif shape == "square":
-        amps = np.where(h % 2 == 1, 4.0 / (np.pi * h), 0.0)
-    else:  # triangle
-        odd = h % 2 == 1
-        amps = np.where(odd, 8.0 / (np.pi ** 2 * h ** 2) * (-1.0) ** ((h - 1) // 2), 0.0)
-    return amps
-
-
-def harmonic_count(table):
-    """Harmonics held by table ``table`` (0 = the highest octave)."""
-    return max(1, int(TOP_HARMONIC_FRACTION * 2.0 ** (table + 1)))
-
-
-def tables(shape):
-    """(values, differences) for ``shape``: flat float32 arrays, N_TABLES * TABLE_SIZE.
-
-    Built on first use and cached; every table of a shape is scaled by one gain, so a
-    table change never changes the level."""
-    if shape not in _TABLES:
-        if shape not in SHAPES:
-            raise ValueError(f"unknown oscillator shape {shape!r} "
-                             f"(expected one of {', '.join(SHAPES)})")
-        count = 1 if shape == "sine" else N_TABLES
-        rows = np.empty((count, TABLE_SIZE))
-        for k in range(count):
-            amps = _harmonics(shape, harmonic_count(k) if shape != "sine" else 1)
-            spectrum = np.zeros(TABLE_SIZE // 2 + 1, dtype=np.complex128)
-            spectrum[1:len(amps) + 1] = -0.5j * TABLE_SIZE * amps
-            rows[k] = np.fft.irfft(spectrum, TABLE_SIZE)
-        # One gain for all tables (a table change must not change the level), chosen so
-        # that no table below sample_rate / 8 peaks above 1.0. The two top tables hold
-        # a lone fundamental, which for a square (4/pi) is taller than its overshoot
-        # with harmonics: there it peaks at 1.06.
-        rows /= np.abs(rows[min(2, count - 1):]).max()
-        # Differences are pre-scaled so that the raw fraction bits can multiply them.
-        diffs = (np.roll(rows, -1, axis=1) - rows) * 2.0 ** -FRAC_BITS
-        _TABLES[shape] = (rows.astype(np.float32).ravel(), diffs.astype(np.float32).ravel())
-    return _TABLES[shape]
 
 
 class Oscillator:
