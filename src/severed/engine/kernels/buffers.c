@@ -1,6 +1,7 @@
 /* Buffer helpers for the bindings: borrow a caller's array, check it once per call. */
 #include "kernels.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -131,6 +132,19 @@ int arg_ssize(PyObject *obj, Py_ssize_t lo, Py_ssize_t hi, const char *what, Py_
         return -1;
     if (v < lo || v > hi) {
         PyErr_Format(PyExc_ValueError, "%s is %zd, outside %zd..%zd", what, v, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int arg_finite(PyObject *obj, const char *what, double *out)
+{
+    double v = PyFloat_AsDouble(obj);
+    if (v == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!isfinite(v)) {
+        PyErr_Format(PyExc_ValueError, "%s must be finite", what);
         return -1;
     }
     *out = v;

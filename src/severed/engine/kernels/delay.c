@@ -78,19 +78,6 @@ static void delay_perform(Delay *dl, const float *x, float *out, int64_t n)
 
 /* ------------------------------------------------------------------ binding */
 
-static int arg_finite(PyObject *obj, const char *what, double *out)
-{
-    double v = PyFloat_AsDouble(obj);
-    if (v == -1.0 && PyErr_Occurred())
-        return -1;
-    if (!isfinite(v)) {
-        PyErr_Format(PyExc_ValueError, "%s must be finite", what);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 PyDoc_STRVAR(delay_doc,
 "delay(x, out, buf, state, pos, d0, d1, fb0, fb1, pole)\n--\n\n"
 "Render len(x) frames of the feedback delay into out. x, out: float32 (frames, C);\n"

@@ -48,6 +48,8 @@ Py_ssize_t buf_rows(const Buf *b);
 Py_ssize_t buf_cols(const Buf *b);
 /* Check an integer argument lies in [lo, hi]; sets ValueError naming `what`. */
 int arg_ssize(PyObject *obj, Py_ssize_t lo, Py_ssize_t hi, const char *what, Py_ssize_t *out);
+/* A float argument that must be finite; sets ValueError naming `what`. */
+int arg_finite(PyObject *obj, const char *what, double *out);
 /* An integer argument in 0 .. 2^32 - 1 (a phase step in 32-bit turns). Not through
  * arg_ssize: Py_ssize_t is 32-bit on armhf and i386 and cannot hold the top half. */
 int arg_u32(PyObject *obj, const char *what, uint32_t *out);

@@ -293,19 +293,6 @@ static void reverb_perform(Reverb *rv, const float *x, float *out, int64_t n)
 
 /* ------------------------------------------------------------------ binding */
 
-static int arg_double(PyObject *obj, const char *what, double *out)
-{
-    double v = PyFloat_AsDouble(obj);
-    if (v == -1.0 && PyErr_Occurred())
-        return -1;
-    if (!isfinite(v)) {
-        PyErr_Format(PyExc_ValueError, "%s must be finite", what);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 PyDoc_STRVAR(reverb_doc,
 "reverb(x, out, pbuf, fbuf, work, dc_state, lines, gains, wpos, predelay0, predelay1,\n"
 "       tap0, tap1, dc_pole)\n--\n\n"
@@ -342,9 +329,9 @@ static PyObject *reverb(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         arg_ssize(args[8], 0, PY_SSIZE_T_MAX, "reverb: wpos", &wpos) < 0 ||
         arg_ssize(args[9], 0, PY_SSIZE_T_MAX, "reverb: predelay0", &pd0) < 0 ||
         arg_ssize(args[10], 0, PY_SSIZE_T_MAX, "reverb: predelay1", &pd1) < 0 ||
-        arg_double(args[11], "reverb: tap0", &tap0) < 0 ||
-        arg_double(args[12], "reverb: tap1", &tap1) < 0 ||
-        arg_double(args[13], "reverb: dc_pole", &pole) < 0)
+        arg_finite(args[11], "reverb: tap0", &tap0) < 0 ||
+        arg_finite(args[12], "reverb: tap1", &tap1) < 0 ||
+        arg_finite(args[13], "reverb: dc_pole", &pole) < 0)
         goto done;
     Py_ssize_t frames = buf_rows(&x), c = buf_cols(&x);
     if (x.view.ndim != 2 || (c != 1 && c != 2)) {
